@@ -1,0 +1,1 @@
+"""Storage: schema, engine set-up, migrations and the queries the services use."""

@@ -1,0 +1,285 @@
+"""The queries the services run, in one place.
+
+Hot-path writes go through ``insert_rows``: one prepared INSERT per table with
+positional parameters and the driver's ``executemany`` (psycopg pipelines it),
+in bounded chunks. Reads of many keys at once use ``IN (...)`` lists of at most
+``SQL_PARAMS_MAX`` ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any, Iterable, Iterator, Sequence
+
+from sqlalchemy import Connection, Table, and_, func, select, tuple_
+
+from stockledger import limits
+from stockledger.adapters.db import schema as s
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def chunks(items: Sequence[Any], size: int = limits.SQL_PARAMS_MAX) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+_INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+
+def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...],
+                rows: Sequence[tuple]) -> None:
+    """INSERT many rows given as tuples in `columns` order."""
+    if not rows:
+        return
+    key = (conn.dialect.name, table.name, columns)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join([mark] * len(columns))})")
+        _INSERT_SQL[key] = sql
+    for part in chunks(rows, 5000):
+        conn.exec_driver_sql(sql, list(part))
+
+
+def execute_many(conn: Connection, sql_sqlite: str, rows: Sequence[tuple]) -> None:
+    """A parameterised statement written with '?' placeholders, run for many rows."""
+    if not rows:
+        return
+    sql = sql_sqlite
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        sql = sql_sqlite.replace("?", "%s")
+    for part in chunks(rows, 5000):
+        conn.exec_driver_sql(sql, list(part))
+
+
+# -- id allocation -------------------------------------------------------------
+
+def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """`count` fresh primary keys for `table` (arrival order for events).
+
+    SQLite: the writer holds the database lock, so max(id)+1.. is safe.
+    PostgreSQL: values from the table's identity sequence, safe under concurrency.
+    """
+    if count <= 0:
+        return []
+    if is_postgres(conn):
+        seq = conn.exec_driver_sql(
+            f"SELECT pg_get_serial_sequence('{table.name}', 'id')").scalar_one()
+        rows = conn.exec_driver_sql(
+            f"SELECT nextval('{seq}') FROM generate_series(1, {int(count)})").all()
+        return [r[0] for r in rows]
+    start = (conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+    return list(range(start, start + count))
+
+
+def sync_sequences(conn: Connection, tables: Iterable[Table]) -> None:
+    """After explicit ids were inserted on PostgreSQL nothing is needed (nextval
+    handed them out); kept for symmetry with backends that need it."""
+    return None
+
+
+# -- master data -----------------------------------------------------------------
+
+def code_ids(conn: Connection) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name, table in (("entities", s.entities), ("accounts", s.accounts), ("skus", s.skus),
+                        ("locations", s.locations)):
+        out[name] = {code: id_ for id_, code in conn.execute(select(table.c.id, table.c.code))}
+    return out
+
+
+def ensure_codes(conn: Connection, table: Table, codes: Iterable[str]) -> None:
+    existing = {code for (code,) in conn.execute(select(table.c.code))}
+    new = [code for code in dict.fromkeys(codes) if code not in existing]
+    if new:
+        conn.execute(table.insert(), [{"code": code} for code in new])
+
+
+def latest_config(conn: Connection) -> tuple[int, str] | None:
+    row = conn.execute(select(s.config_versions.c.id, s.config_versions.c.document)
+                       .order_by(s.config_versions.c.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else None
+
+
+def latest_config_version(conn: Connection) -> int | None:
+    return conn.execute(select(func.max(s.config_versions.c.id))).scalar()
+
+
+def config_document(conn: Connection, version: int) -> str:
+    return conn.execute(select(s.config_versions.c.document)
+                        .where(s.config_versions.c.id == version)).scalar_one()
+
+
+# -- events ------------------------------------------------------------------------
+
+EVENT_COLUMNS = (s.events.c.id, s.events.c.source, s.events.c.ext_id, s.events.c.kind,
+                 s.events.c.date_ymd, s.events.c.config_version, s.events.c.payload,
+                 s.events.c.content_hash, s.events.c.ref_event_id)
+
+
+def events_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, ext_id in set(keys):
+        by_source[source].append(ext_id)
+    found: dict[tuple[str, str], Any] = {}
+    for source, ids in by_source.items():
+        for part in chunks(ids):
+            rows = conn.execute(select(*EVENT_COLUMNS).where(
+                and_(s.events.c.source == source, s.events.c.ext_id.in_(part))))
+            for row in rows:
+                found[(row.source, row.ext_id)] = row
+    return found
+
+
+def events_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    for part in chunks(sorted(set(ids))):
+        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(part))):
+            found[row.id] = row
+    return found
+
+
+def documents_of(conn: Connection, base_ids: Iterable[int]) -> list[Any]:
+    """Events whose ref is one of base_ids, in (date, arrival) order."""
+    rows: list[Any] = []
+    for part in chunks(sorted(set(base_ids))):
+        rows.extend(conn.execute(select(*EVENT_COLUMNS).where(s.events.c.ref_event_id.in_(part))))
+    rows.sort(key=lambda r: (r.date_ymd, r.id))
+    return rows
+
+
+def reversed_among(conn: Connection, ids: Iterable[int]) -> set[int]:
+    out: set[int] = set()
+    for part in chunks(sorted(set(ids))):
+        out.update(r[0] for r in conn.execute(
+            select(s.reversals.c.event_id).where(s.reversals.c.event_id.in_(part))))
+    return out
+
+
+def exceptions_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, ext_id in set(keys):
+        by_source[source].append(ext_id)
+    found: dict[tuple[str, str], Any] = {}
+    t = s.exceptions
+    for source, ids in by_source.items():
+        for part in chunks(ids):
+            for row in conn.execute(select(t.c.id, t.c.source, t.c.ext_id, t.c.content_hash,
+                                           t.c.code, t.c.payload)
+                                    .where(and_(t.c.source == source, t.c.ext_id.in_(part)))):
+                found[(row.source, row.ext_id)] = row
+    return found
+
+
+# -- movements ----------------------------------------------------------------------
+
+def op_values(conn: Connection, event_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
+    """Current (qty, value) of each own operation of the given events."""
+    m = s.movements
+    out: dict[tuple[int, int], tuple[int, int]] = {}
+    for part in chunks(sorted(set(event_ids))):
+        rows = conn.execute(
+            select(m.c.event_id, m.c.op_no, func.sum(m.c.qty_micro), func.sum(m.c.value_minor))
+            .where(m.c.event_id.in_(part), m.c.producer_event_id == m.c.event_id,
+                   m.c.kind != "reversal")
+            .group_by(m.c.event_id, m.c.op_no))
+        for event_id, op_no, qty, value in rows:
+            out[(event_id, op_no)] = (int(qty), int(value))
+    return out
+
+
+def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
+    """Every own operation on one SKU at one location, current values, in order;
+    reversed events and reversal mirrors left out."""
+    m = s.movements
+    reversed_ids = select(s.reversals.c.event_id)
+    rows = conn.execute(
+        select(m.c.event_id, m.c.op_no, m.c.date_ymd, func.min(m.c.op).label("op"),
+               func.sum(m.c.qty_micro).label("qty"), func.sum(m.c.value_minor).label("value"),
+               func.max(m.c.layer_ref).label("layer_ref"), func.max(m.c.lot).label("lot"),
+               func.max(m.c.account_id).label("account_id"),
+               func.max(m.c.counter_account_id).label("counter_id"),
+               func.max(m.c.entity_id).label("entity_id"),
+               func.max(m.c.param_qty_micro).label("param_qty"),
+               func.max(m.c.param_value_minor).label("param_value"))
+        .where(m.c.sku_id == sku_id, m.c.location_id == location_id,
+               m.c.producer_event_id == m.c.event_id, m.c.kind != "reversal",
+               m.c.event_id.not_in(reversed_ids))
+        .group_by(m.c.event_id, m.c.op_no, m.c.date_ymd)
+        .order_by(m.c.date_ymd, m.c.event_id, m.c.op_no))
+    return list(rows)
+
+
+def produced_lines(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
+    jl = s.journal_lines
+    out: list[Any] = []
+    for part in chunks(sorted(set(producer_ids))):
+        out.extend(conn.execute(
+            select(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,
+                   jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no,
+                   func.sum(jl.c.debit_minor - jl.c.credit_minor).label("amount"))
+            .where(jl.c.producer_event_id.in_(part))
+            .group_by(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,
+                      jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no)))
+    return out
+
+
+def produced_moves(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
+    m = s.movements
+    out: list[Any] = []
+    for part in chunks(sorted(set(producer_ids))):
+        out.extend(conn.execute(
+            select(m.c.event_id, m.c.op_no, m.c.producer_event_id, m.c.date_ymd,
+                   func.sum(m.c.qty_micro).label("qty"), func.sum(m.c.value_minor).label("value"),
+                   func.min(m.c.op).label("op"), func.max(m.c.sku_id).label("sku_id"),
+                   func.max(m.c.location_id).label("location_id"),
+                   func.max(m.c.entity_id).label("entity_id"),
+                   func.max(m.c.account_id).label("account_id"),
+                   func.max(m.c.counter_account_id).label("counter_id"),
+                   func.max(m.c.layer_ref).label("layer_ref"), func.max(m.c.lot).label("lot"))
+            .where(m.c.producer_event_id.in_(part), m.c.kind != "reversal")
+            .group_by(m.c.event_id, m.c.op_no, m.c.producer_event_id, m.c.date_ymd)))
+    return out
+
+
+# -- positions -----------------------------------------------------------------------
+
+def positions_by_keys(conn: Connection, keys: Sequence[tuple[int, int]],
+                      lock: bool = False) -> dict[tuple[int, int], Any]:
+    p = s.positions
+    found: dict[tuple[int, int], Any] = {}
+    for part in chunks(list(keys), limits.SQL_PARAMS_MAX // 2):
+        query = select(p.c.id, p.c.sku_id, p.c.location_id, p.c.version, p.c.state,
+                       p.c.last_date_ymd).where(tuple_(p.c.sku_id, p.c.location_id).in_(part))
+        if lock and is_postgres(conn):
+            query = query.with_for_update()
+        for row in conn.execute(query):
+            found[(row.sku_id, row.location_id)] = row
+    return found
+
+
+def position_versions(conn: Connection, ids: Sequence[int], lock: bool = False) -> dict[int, int]:
+    p = s.positions
+    out: dict[int, int] = {}
+    for part in chunks(sorted(ids)):
+        query = select(p.c.id, p.c.version).where(p.c.id.in_(part))
+        if lock and is_postgres(conn):
+            query = query.with_for_update()
+        out.update({r[0]: r[1] for r in conn.execute(query)})
+    return out
+
+
+# -- periods ---------------------------------------------------------------------------
+
+def closed_periods(conn: Connection) -> dict[int, int]:
+    return {r[0]: r[1] for r in conn.execute(select(s.periods.c.entity_id,
+                                                    s.periods.c.closed_through_ymd))}

@@ -1,0 +1,1 @@
+"""Formats at the edge: pydantic models for what arrives, JSON shapes for what leaves."""

@@ -1,0 +1,334 @@
+"""What arrives: events (JSON lines) and setup files (YAML), validated once at the edge.
+
+Problem: idempotency must compare the *meaning* of two sends, not their bytes
+("5.00" and 5 are the same quantity, the one-line shorthand and a one-element
+``lines`` list are the same event, ``seq`` is transport metadata). So every
+parsed event gets a canonical form (sorted keys, lines form, numbers in
+canonical decimal text, default source) and a 128-bit BLAKE2b hash of it.
+The canonical form is also what is stored, so a replay re-reads exactly what
+was accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stockledger import limits
+from stockledger.domain.money import decimal_text
+
+Number = Annotated[Decimal, Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1, max_length=limits.ID_LENGTH_MAX)]
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class LineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sku: Text | None = None
+    qty: Number | None = None
+    uom: Text | None = None
+    unit_cost: Number | None = None
+    unit_price: Number | None = None
+    lot: Text | None = None
+
+
+_LINE_FIELDS = ("sku", "qty", "uom", "unit_cost", "unit_price", "lot")
+
+
+class EventRequest(BaseModel):
+    """One event as sent (SPEC 3), structurally valid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: Text
+    source: Text = "default"
+    seq: int | None = Field(None, ge=0)
+    type: Text
+    date: dt.date | None = None
+    location: Text | None = None
+    from_: Text | None = Field(None, alias="from")
+    to: Text | None = None
+    lines: list[LineRequest] | None = Field(None, max_length=limits.LINES_MAX)
+    sku: Text | None = None
+    qty: Number | None = None
+    uom: Text | None = None
+    unit_cost: Number | None = None
+    unit_price: Number | None = None
+    lot: Text | None = None
+    ref: Text | None = None
+    ref_source: Text | None = None
+    reason: Text | None = None
+    order: Text | None = None
+    amount: Number | None = None
+    refs: list[Text] | None = None
+    allocate: Literal["value", "qty"] | None = None
+    extra_cost: Number | None = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _strict_date(cls, value: Any) -> Any:
+        if value is None or isinstance(value, dt.date):
+            return value
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "EventRequest":
+        if self.lines is not None and any(getattr(self, f) is not None for f in _LINE_FIELDS):
+            raise ValueError("give either lines or the one-line fields (sku, qty, ...), not both")
+        return self
+
+    def line_inputs(self) -> list[LineRequest] | tuple["EventRequest", ...]:
+        if self.lines is not None:
+            return self.lines
+        if any(getattr(self, f) is not None for f in _LINE_FIELDS):
+            return (self,)
+        return ()
+
+
+def canonical(req: EventRequest) -> dict[str, Any]:
+    """The meaning of an event, for idempotency and storage (SPEC 10)."""
+    doc: dict[str, Any] = {"id": req.id, "source": req.source, "type": req.type}
+    if req.date is not None:
+        doc["date"] = req.date.isoformat()
+    for name, key in (("location", "location"), ("from_", "from"), ("to", "to"),
+                      ("ref", "ref"), ("reason", "reason"), ("order", "order"),
+                      ("allocate", "allocate")):
+        value = getattr(req, name)
+        if value is not None:
+            doc[key] = value
+    if req.ref_source is not None and req.ref_source != req.source:
+        doc["ref_source"] = req.ref_source
+    for name in ("amount", "extra_cost"):
+        value = getattr(req, name)
+        if value is not None:
+            doc[name] = decimal_text(value)
+    if req.refs is not None:
+        doc["refs"] = list(req.refs)
+    lines = []
+    for line in req.line_inputs():
+        item: dict[str, Any] = {}
+        for name in _LINE_FIELDS:
+            value = getattr(line, name)
+            if value is not None:
+                item[name] = decimal_text(value) if isinstance(value, Decimal) else value
+        lines.append(item)
+    if lines:
+        doc["lines"] = lines
+    return doc
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def dump(doc: dict[str, Any]) -> str:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+
+
+_FIELD_ORDER = ("id", "source", "type", "date", "location", "from", "to", "ref", "ref_source",
+                "reason", "order", "amount", "extra_cost", "allocate", "refs")
+
+
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The first field (SPEC order, then line by line) whose value differs."""
+    def show(value: Any) -> str:
+        return "(absent)" if value is None else str(value)
+
+    for name in _FIELD_ORDER:
+        if old.get(name) != new.get(name):
+            return f"{name}: {show(old.get(name))} -> {show(new.get(name))}"
+    old_lines, new_lines = old.get("lines", []), new.get("lines", [])
+    for n, (a, b) in enumerate(zip(old_lines, new_lines)):
+        for name in _LINE_FIELDS:
+            if a.get(name) != b.get(name):
+                return f"lines[{n}].{name}: {show(a.get(name))} -> {show(b.get(name))}"
+    if len(old_lines) != len(new_lines):
+        return f"lines: {len(old_lines)} -> {len(new_lines)} lines"
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            return f"{name}: {show(old.get(name))} -> {show(new.get(name))}"
+    return "(no difference)"
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One input line after the edge: a request, or why it is not one."""
+
+    source: str
+    ext_id: str
+    request: EventRequest | None
+    doc: dict[str, Any] | None  # canonical form (None when unparseable)
+    payload: str  # what is stored: canonical JSON, or the raw text
+    content_hash: str
+    error: str | None = None
+    seq: int | None = None
+
+
+def describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        message = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            message = "is required"
+        elif err.get("type") == "extra_forbidden":
+            message = "is not a field of an event"
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        parts.append(f"{where} {message}".strip() if where else message)
+    more = len(exc.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
+    """Parse one event (a JSON line, or an already-decoded object)."""
+    if isinstance(raw, dict):
+        obj: Any = raw
+        raw_text = orjson.dumps(raw, default=str).decode()
+    else:
+        raw_text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        raw_text = raw_text.strip()
+        if len(raw_text) > limits.EVENT_BYTES_MAX:
+            return _unparsed(raw_text, f"{where}event is larger than {limits.EVENT_BYTES_MAX} bytes")
+        try:
+            obj = orjson.loads(raw_text)
+        except orjson.JSONDecodeError as exc:
+            return _unparsed(raw_text, f"{where}not valid JSON ({exc.args[0].split(':')[0]})")
+    if not isinstance(obj, dict):
+        return _unparsed(raw_text, f"{where}an event must be a JSON object, got {type(obj).__name__}")
+    ext_id = obj.get("id")
+    source = obj.get("source", "default")
+    if not isinstance(source, str) or not source:
+        source = "default"
+    if isinstance(ext_id, int) and not isinstance(ext_id, bool):
+        ext_id = str(ext_id)
+        obj = {**obj, "id": ext_id}
+    if not isinstance(ext_id, str) or not ext_id:
+        return _unparsed(raw_text, f"{where}the event has no id", source)
+    try:
+        req = EventRequest.model_validate(obj) if isinstance(raw, dict) else \
+            EventRequest.model_validate_json(raw_text)
+    except ValidationError as exc:
+        digest = content_hash(raw_text.encode())
+        return Parsed(source, ext_id[: limits.ID_LENGTH_MAX], None, None, raw_text, digest,
+                      f"{where}{describe_validation(exc)}")
+    doc = canonical(req)
+    payload = dump(doc)
+    return Parsed(req.source, req.id, req, doc, payload, content_hash(payload.encode()),
+                  None, req.seq)
+
+
+def _unparsed(raw_text: str, error: str, source: str = "default") -> Parsed:
+    digest = content_hash(raw_text.encode())
+    return Parsed(source, f"unparsed-{digest[:16]}", None, None, raw_text, digest, error)
+
+
+def load_stored(payload: str) -> EventRequest:
+    """A stored canonical payload back into a request (for replays and references)."""
+    return EventRequest.model_validate_json(payload)
+
+
+# ---------------------------------------------------------------------------
+# The setup file (SPEC 2): structure and types here; references in the domain.
+# ---------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EntityDoc(_Strict):
+    code: Text
+    currency: str
+
+
+class AccountDoc(_Strict):
+    code: Text
+    name: str = ""
+    type: str
+
+
+class MappingDoc(_Strict):
+    role: str
+    account: Text
+    entity: Text | None = None
+    location: Text | None = None
+    category: Text | None = None
+    reason: Text | None = None
+
+
+class CategoryDoc(_Strict):
+    code: Text
+    valuation: str
+    cogs_on: str = "shipment"
+
+
+class UomDoc(_Strict):
+    code: Text
+    base: Text | None = None
+    factor: Number | None = None
+
+
+class ComponentDoc(_Strict):
+    sku: Text
+    qty: Number
+
+
+class ProductDoc(_Strict):
+    sku: Text
+    category: Text
+    uom: Text
+    aliases: list[Text] = []
+    standard_cost: Number | None = None
+    kind: str = "item"
+    components: list[ComponentDoc] = []
+
+
+class LocationDoc(_Strict):
+    code: Text
+    entity: Text
+
+
+class PoliciesDoc(_Strict):
+    negative_stock: str = "reject"
+
+
+class SetupDoc(_Strict):
+    entities: list[EntityDoc]
+    accounts: list[AccountDoc] = []
+    roles: dict[str, Text] = {}
+    mapping: list[MappingDoc] = []
+    categories: list[CategoryDoc] = []
+    uoms: list[UomDoc] = []
+    products: list[ProductDoc] = []
+    locations: list[LocationDoc] = []
+    policies: PoliciesDoc = PoliciesDoc()
+
+
+def setup_problems_from_validation(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        message = "is required" if err.get("type") == "missing" else err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            message = "is not a known field"
+        problems.append(f"{where}: {message}")
+    return problems
+
+
+def setup_document(data: Any) -> dict[str, Any]:
+    """Validate a decoded setup file's structure; returns plain data (JSON-ready).
+
+    Raises ``ValidationError`` with every structural problem.
+    """
+    doc = SetupDoc.model_validate(data)
+    return orjson.loads(orjson.dumps(doc.model_dump(mode="json", exclude_none=True)))

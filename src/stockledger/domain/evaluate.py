@@ -1,0 +1,574 @@
+"""Evaluation: one resolved event against the states it touches -> movements and GL lines.
+
+Problem: the accounting of an event must be computed the same way when it is
+first posted and when a backdated event or a reversal makes the engine
+re-run it; two code paths would drift apart. So there is exactly one
+function per event type (the table ``HANDLERS``, mirroring SPEC 4), and it
+sees the world only through a ``Context`` that hands out positioned states:
+the current ones when posting, the historical ones during a replay.
+
+Every stock operation goes through one of four ``Emitter`` helpers (out, in,
+value, count). Each changes the state, records a movement carrying what a
+replay needs to re-apply it, and emits the inventory line (+value) and the
+counter line (-value) on the same amount, so the subledger and the GL are
+equal by construction. Document pools (what a bill clears, what an invoice
+moves from GSNI to COGS) are checked before any stock is touched, so the
+SPEC 10 error order holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Callable, Protocol
+
+from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
+from stockledger.domain.events import Event, EventKind, Line, Part
+from stockledger.domain.money import div_half_up, format_qty, take_share
+from stockledger.domain.pools import ReceiptPool, ShipmentPool
+from stockledger.domain.setup import CogsOn, Method, Product, Role
+from stockledger.domain.states import Settlement, Shortfall, StockState, pack_origin
+
+SLOTS_PER_LINE = 64
+
+
+def op_number(line_index: int, slot: int) -> int:
+    return line_index * SLOTS_PER_LINE + slot
+
+
+class Op(IntEnum):
+    """What a movement does to its stock state (what a replay re-applies)."""
+
+    IN = 1  # a new layer (or pool inflow) of qty at value
+    OUT = 2  # take qty in the method's order (preferring layer_ref)
+    VALUE = 3  # add value to layer layer_ref (or the pool): a bill's price difference
+    COUNT = 4  # set the quantity to param_qty; the variance is an IN or an OUT
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A subledger movement. `event_id` is the event it belongs to; `producer_id`
+    the event whose evaluation computed it (another event for a settlement)."""
+
+    event_id: int
+    op_no: int
+    producer_id: int
+    date: int
+    sku_id: int
+    location_id: int
+    entity_id: int
+    account_id: int
+    counter_id: int | None
+    op: Op
+    qty: int
+    value: int
+    layer_ref: int | None = None
+    lot: str | None = None
+    param_qty: int | None = None
+    param_value: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GLLine:
+    """A journal line; amount > 0 is a debit. `op_no` is None for fixed amounts
+    (AP, revenue...) that no replay can change."""
+
+    event_id: int
+    producer_id: int
+    date: int
+    entity_id: int
+    account_id: int
+    amount: int
+    sku_id: int | None
+    location_id: int | None
+    op_no: int | None
+
+
+class Context(Protocol):
+    """Positioned states for an evaluation (current ones, or a replay's)."""
+
+    allow_negative: bool
+
+    def stock(self, product: Product, location_id: int) -> StockState: ...
+
+    def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool: ...
+
+    def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool: ...
+
+
+class Emitter:
+    """Collects the movements and lines of one evaluation and remembers the
+    states it touched, so a rejected event can be undone (``rollback``)."""
+
+    __slots__ = ("ctx", "event_id", "date", "moves", "lines", "_saved")
+
+    def __init__(self, ctx: Context, event_id: int, date: int) -> None:
+        self.ctx = ctx
+        self.event_id = event_id
+        self.date = date
+        self.moves: list[Move] = []
+        self.lines: list[GLLine] = []
+        self._saved: dict[int, tuple[object, tuple]] = {}
+
+    # -- state access with undo ---------------------------------------------
+    def _touch(self, state: StockState | ReceiptPool | ShipmentPool):
+        key = id(state)
+        if key not in self._saved:
+            self._saved[key] = (state, state.snapshot())
+        return state
+
+    def stock(self, product: Product, location_id: int) -> StockState:
+        return self._touch(self.ctx.stock(product, location_id))
+
+    def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool:
+        return self._touch(self.ctx.receipt_pool(receipt, line_index))
+
+    def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool:
+        return self._touch(self.ctx.shipment_pool(shipment, op_no))
+
+    def rollback(self) -> None:
+        for state, snap in self._saved.values():
+            state.restore(snap)
+        self._saved.clear()
+        self.moves.clear()
+        self.lines.clear()
+
+    def touched(self) -> list[object]:
+        return [state for state, _ in self._saved.values()]
+
+    # -- lines ------------------------------------------------------------------
+    def line(self, account_id: int | None, amount: int, entity_id: int, sku_id: int | None,
+             location_id: int | None, op_no: int | None) -> None:
+        if amount and account_id is not None:
+            self.lines.append(GLLine(self.event_id, self.event_id, self.date, entity_id,
+                                     account_id, amount, sku_id, location_id, op_no))
+
+    # -- the four stock operations ------------------------------------------------
+    def out(self, op_no: int, product: Product, location_id: int, qty: int, entity_id: int,
+            account_id: int, counter_id: int | None, *, prefer: int | None = None,
+            lot: str | None = None, shortfall_ok: bool = False, gl: bool = True) -> int:
+        """Take qty out at cost; returns the (positive) cost taken."""
+        state = self.stock(product, location_id)
+        taken_qty, value = state.take(qty, prefer, lot)
+        short = qty - taken_qty
+        if short:
+            if not (shortfall_ok and self.ctx.allow_negative):
+                have = format_qty(taken_qty)
+                raise Rejection(ErrorCode.INSUFFICIENT_STOCK,
+                                f"{product.sku}" + (f" lot {lot}" if lot else "")
+                                + f": {have} on hand at this date, {format_qty(qty)} needed")
+            short_value = state.current_cost().value_of(short)
+            state.add_shortfall(Shortfall(self.event_id, op_no, short, short_value, account_id,
+                                          counter_id, entity_id, lot))
+            value += short_value
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
+                               location_id, entity_id, account_id, counter_id, Op.OUT, -qty,
+                               -value, prefer, lot))
+        if gl:
+            self.line(account_id, -value, entity_id, product.id, location_id, op_no)
+            self.line(counter_id, value, entity_id, product.id, location_id, op_no)
+        return value
+
+    def inflow(self, op_no: int, product: Product, location_id: int, qty: int, value: int | None,
+               entity_id: int, account_id: int, counter_id: int | None, *,
+               lot: str | None = None, gl: bool = True) -> int:
+        """A new layer of qty at value (None: at the current unit cost); returns the value."""
+        state = self.stock(product, location_id)
+        if value is None:
+            value = state.current_cost().value_of(qty)
+        settlements = state.add(qty, value, pack_origin(self.event_id, op_no), self.date, lot)
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
+                               location_id, entity_id, account_id, counter_id, Op.IN, qty,
+                               value, None, lot))
+        if gl:
+            self.line(account_id, value, entity_id, product.id, location_id, op_no)
+            self.line(counter_id, -value, entity_id, product.id, location_id, op_no)
+        self._settle(settlements, product.id, location_id)
+        return value
+
+    def _settle(self, settlements: list[Settlement], sku_id: int, location_id: int) -> None:
+        """Each filled shortfall: a recost on the outflow, dated at this inflow."""
+        for settlement in settlements:
+            diff = settlement.difference
+            if not diff:
+                continue
+            short = settlement.shortfall
+            self.moves.append(Move(short.event_id, short.op_no, self.event_id, self.date, sku_id,
+                                   location_id, short.entity_id, short.account_id,
+                                   short.counter_id, Op.OUT, 0, -diff, None, short.lot))
+            for account_id, amount in ((short.account_id, -diff), (short.counter_id, diff)):
+                if account_id is not None:
+                    self.lines.append(GLLine(short.event_id, self.event_id, self.date,
+                                             short.entity_id, account_id, amount, sku_id,
+                                             location_id, short.op_no))
+
+    def value(self, op_no: int, product: Product, location_id: int, origin: int,
+              difference: int, received_qty: int, entity_id: int, account_id: int,
+              counter_id: int) -> int:
+        """A bill's price difference: the share of what is still on hand raises
+        that receipt's layer (or the pool); the rest goes to the counter (COGS)."""
+        state = self.stock(product, location_id)
+        if state.layered:
+            remaining = state.remaining_of(origin)
+        else:
+            remaining = max(0, min(received_qty, state.qty))
+        share = div_half_up(difference * remaining, received_qty) if remaining else 0
+        state.add_value(origin, share)
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
+                               location_id, entity_id, account_id, counter_id, Op.VALUE, 0,
+                               share, origin, None, received_qty, difference))
+        self.line(account_id, share, entity_id, product.id, location_id, op_no)
+        self.line(counter_id, difference - share, entity_id, product.id, location_id, op_no)
+        return share
+
+    def count(self, op_no: int, product: Product, location_id: int, counted: int,
+              entity_id: int, account_id: int, counter_id: int, *, lot: str | None) -> int:
+        """A count: the variance against book is taken out or added at current cost."""
+        state = self.stock(product, location_id)
+        variance = counted - state.book_qty(lot)
+        value = 0
+        settlements: list[Settlement] = []
+        if variance < 0:
+            taken_qty, value = state.take(-variance, None, lot)
+            if taken_qty != -variance:
+                raise InvariantViolation("a count took more than the book quantity")
+            value = -value
+        elif variance > 0:
+            value = state.current_cost().value_of(variance)
+            settlements = state.add(variance, value, pack_origin(self.event_id, op_no),
+                                    self.date, lot)
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
+                               location_id, entity_id, account_id, counter_id, Op.COUNT,
+                               variance, value, None, lot, counted))
+        self.line(account_id, value, entity_id, product.id, location_id, op_no)
+        self.line(counter_id, -value, entity_id, product.id, location_id, op_no)
+        self._settle(settlements, product.id, location_id)
+        return variance
+
+
+# ---------------------------------------------------------------------------
+# One handler per event type (SPEC 4).
+# ---------------------------------------------------------------------------
+
+def _inventory_part(line: Line) -> Part:
+    return line.parts[0]
+
+
+def _receipt(ev: Event, em: Emitter) -> None:
+    """Dr inventory / Cr GRNI at qty x unit_cost; standard cost: inventory at
+    standard, the difference to PPV."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        acc = part.accounts
+        actual = line.amount or 0
+        value = actual
+        if part.product.method is Method.STANDARD:
+            standard = em.ctx.stock(part.product, loc).standard
+            value = standard.value_of(part.qty) if standard is not None else actual
+        em.inflow(op_number(line.index, 0), part.product, loc, part.qty, value, entity,
+                  acc[Role.INVENTORY], None, lot=line.lot)
+        em.line(acc[Role.GRNI], -actual, entity, part.product.id, loc, None)
+        if value != actual:
+            em.line(acc[Role.PPV], actual - value, entity, part.product.id, loc, None)
+
+
+def _opening_balance(ev: Event, em: Emitter) -> None:
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        amount = line.amount or 0
+        em.inflow(op_number(line.index, 0), part.product, loc, part.qty, amount, entity,
+                  part.accounts[Role.INVENTORY], None, lot=line.lot)
+        em.line(part.accounts[Role.OPENING_BALANCE], -amount, entity, part.product.id, loc, None)
+
+
+def _receipt_pool(em: Emitter, receipt: Event, line: Line) -> ReceiptPool:
+    return em.receipt_pool(receipt, line.ref_index)  # type: ignore[arg-type]
+
+
+def _vendor_bill(ev: Event, em: Emitter) -> None:
+    """Dr GRNI (what the receipt credited, pro rata) / Cr AP (billed); the
+    difference split between what is still on hand (inventory) and what was
+    consumed (COGS), or all to PPV under standard cost. Negative qty: a vendor
+    credit, which first covers returned units (GRNI back at what the return
+    debited, the difference to PPV)."""
+    receipt: Event = ev.ref  # type: ignore[assignment]
+    entity = ev.entity.id
+    loc = receipt.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        acc = part.accounts
+        sku = part.product.id
+        op = op_number(line.index, 0)
+        pool = _receipt_pool(em, receipt, line)
+        ap_total = abs(line.amount or 0)
+        origin = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
+        if line.qty > 0:
+            cleared = pool.bill(line.qty)
+            em.line(acc[Role.GRNI], cleared, entity, sku, loc, op)
+            em.line(acc[Role.AP], -ap_total, entity, sku, loc, None)
+            difference = ap_total - cleared
+        else:
+            qty = -line.qty
+            covered, grni_back, rest, put_back = pool.credit(qty)
+            ap_covered = take_share(ap_total, covered, qty)
+            em.line(acc[Role.AP], ap_total, entity, sku, loc, None)
+            em.line(acc[Role.GRNI], -(grni_back + put_back), entity, sku, loc, op)
+            em.line(acc[Role.PPV], grni_back - ap_covered, entity, sku, loc, op)
+            difference = put_back - (ap_total - ap_covered)
+            if not rest:
+                continue
+        if part.product.method is Method.STANDARD:
+            em.line(acc[Role.PPV], difference, entity, sku, loc, op)
+        else:
+            em.value(op + 1, part.product, loc, origin, difference, pool.received_qty, entity,
+                     acc[Role.INVENTORY], acc[Role.COGS])
+
+
+def _purchase_return(ev: Event, em: Emitter) -> None:
+    """Dr GRNI (at the receipt's received rate), PPV (difference) / Cr inventory
+    (cost, from that receipt's layer first). Without ref: GRNI at cost."""
+    receipt = ev.ref
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        acc = part.accounts
+        op = op_number(line.index, 0)
+        if receipt is None:
+            em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY], acc[Role.GRNI],
+                   lot=line.lot)
+            continue
+        prefer = None
+        if receipt.location is not None and receipt.location.id == loc:
+            prefer = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
+        pool = _receipt_pool(em, receipt, line)
+        grni = pool.purchase_return(part.qty)
+        em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY], acc[Role.PPV],
+               prefer=prefer, lot=line.lot)
+        em.line(acc[Role.GRNI], grni, entity, part.product.id, loc, op)
+        em.line(acc[Role.PPV], -grni, entity, part.product.id, loc, op)
+
+
+def _shipment(ev: Event, em: Emitter) -> None:
+    """Dr COGS (GSNI under cogs_on: invoice) / Cr inventory at cost; a bundle
+    ships its components."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        for part in line.parts:
+            acc = part.accounts
+            counter = acc[Role.GSNI] if part.product.category.cogs_on is CogsOn.INVOICE \
+                else acc[Role.COGS]
+            em.out(op_number(line.index, part.slot), part.product, loc, part.qty, entity,
+                   acc[Role.INVENTORY], counter, lot=line.lot, shortfall_ok=True)
+
+
+def _shipment_parts(shipment: Event, line: Line) -> tuple[Line, list[tuple[Part, Part]]]:
+    """The shipment line a document line refers to, and its parts paired with
+    the document's parts (same product, same order)."""
+    shipped = shipment.lines[line.ref_index]  # type: ignore[index]
+    pairs = []
+    for part in line.parts:
+        match = next((p for p in shipped.parts if p.product.id == part.product.id), None)
+        if match is None:
+            raise Rejection(ErrorCode.INVALID_EVENT, f"{line.product.sku}: component "
+                            f"{part.product.sku} was not part of shipment {shipment.ext_id!r}")
+        pairs.append((part, match))
+    return shipped, pairs
+
+
+def _customer_invoice(ev: Event, em: Emitter) -> None:
+    """Dr AR / Cr revenue at qty x unit_price; under cogs_on: invoice also
+    Dr COGS / Cr GSNI for the shipment's cost of the invoiced qty. Negative
+    qty: a credit note (moves cost back for units not already returned)."""
+    shipment: Event = ev.ref  # type: ignore[assignment]
+    entity = ev.entity.id
+    loc = shipment.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        shipped, pairs = _shipment_parts(shipment, line)
+        amount = line.amount or 0
+        em.line(line.accounts[Role.AR], amount, entity, line.product.id, loc, None)
+        em.line(line.accounts[Role.REVENUE], -amount, entity, line.product.id, loc, None)
+        for part, shipped_part in pairs:
+            pool = em.shipment_pool(shipment, op_number(shipped.index, shipped_part.slot))
+            moved = pool.invoice(part.qty if line.qty > 0 else -part.qty)
+            if pool.on_invoice:
+                op = op_number(line.index, part.slot)
+                em.line(part.accounts[Role.COGS], moved, entity, part.product.id, loc, op)
+                em.line(part.accounts[Role.GSNI], -moved, entity, part.product.id, loc, op)
+
+
+def _sales_return(ev: Event, em: Emitter) -> None:
+    """Dr inventory / Cr COGS (GSNI while not invoiced) at the shipment's own
+    cost of the returned qty, as a new layer; without ref at current cost."""
+    shipment = ev.ref
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        if shipment is None:
+            for part in line.parts:
+                op = op_number(line.index, 2 * part.slot)
+                em.inflow(op + 1, part.product, loc, part.qty, None, entity,
+                          part.accounts[Role.INVENTORY], part.accounts[Role.COGS], lot=line.lot)
+            continue
+        shipped, pairs = _shipment_parts(shipment, line)
+        for part, shipped_part in pairs:
+            op = op_number(line.index, 2 * part.slot)
+            pool = em.shipment_pool(shipment, op_number(shipped.index, shipped_part.slot))
+            from_gsni, from_cogs = pool.sales_return(part.qty)
+            acc = part.accounts
+            em.line(acc.get(Role.GSNI), -from_gsni, entity, part.product.id, loc, op)
+            em.line(acc[Role.COGS], -from_cogs, entity, part.product.id, loc, op)
+            em.inflow(op + 1, part.product, loc, part.qty, from_gsni + from_cogs, entity,
+                      acc[Role.INVENTORY], None, lot=line.lot)
+
+
+def _transfer(ev: Event, em: Emitter) -> None:
+    """Dr inventory at `to` / Cr inventory at `from` at cost; one layer per line
+    at the destination. No GL lines when both locations share one account."""
+    entity = ev.entity.id
+    source = ev.location.id  # type: ignore[union-attr]
+    destination = ev.to_location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        account_from = part.accounts[Role.INVENTORY]
+        account_to = ev.to_accounts[line.index][Role.INVENTORY]
+        gl = account_from != account_to
+        op = op_number(line.index, 0)
+        cost = em.out(op, part.product, source, part.qty, entity, account_from, None,
+                      lot=line.lot, gl=gl)
+        em.inflow(op + 1, part.product, destination, part.qty, cost, entity, account_to, None,
+                  lot=line.lot, gl=gl)
+
+
+def _adjustment(ev: Event, em: Emitter) -> None:
+    """qty < 0: Dr adjustment (by reason) / Cr inventory at cost; qty > 0 the
+    reverse at unit_cost (default: the current unit cost)."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        acc = part.accounts
+        op = op_number(line.index, 0)
+        if line.qty < 0:
+            em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY],
+                   acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot, shortfall_ok=True)
+        else:
+            em.inflow(op, part.product, loc, part.qty, line.amount, entity, acc[Role.INVENTORY],
+                      acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot)
+
+
+def _cycle_count(ev: Event, em: Emitter) -> None:
+    """The counted quantity replaces the book quantity; the variance is adjusted
+    with reason cycle_count."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        acc = part.accounts
+        em.count(op_number(line.index, 0), part.product, loc, part.qty, entity,
+                 acc[Role.INVENTORY], acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot)
+
+
+HANDLERS: dict[EventKind, Callable[[Event, Emitter], None]] = {
+    EventKind.RECEIPT: _receipt,
+    EventKind.OPENING_BALANCE: _opening_balance,
+    EventKind.VENDOR_BILL: _vendor_bill,
+    EventKind.PURCHASE_RETURN: _purchase_return,
+    EventKind.SHIPMENT: _shipment,
+    EventKind.CUSTOMER_INVOICE: _customer_invoice,
+    EventKind.SALES_RETURN: _sales_return,
+    EventKind.TRANSFER: _transfer,
+    EventKind.ADJUSTMENT: _adjustment,
+    EventKind.CYCLE_COUNT: _cycle_count,
+}
+
+
+def check_documents(ev: Event, ctx: Context) -> None:
+    """OVER_RETURN before anything else is touched (it ranks before accounts,
+    periods and stock): the documents' open quantities, summed per pool."""
+    ref = ev.ref
+    if ref is None:
+        return
+    if ev.kind in (EventKind.VENDOR_BILL, EventKind.PURCHASE_RETURN):
+        totals: dict[int, int] = {}
+        for line in ev.lines:
+            totals[line.ref_index] = totals.get(line.ref_index, 0) + line.qty  # type: ignore[index]
+        for index, qty in totals.items():
+            pool = ctx.receipt_pool(ref, index)
+            if ev.kind is EventKind.VENDOR_BILL:
+                pool.check_bill(qty)
+            else:
+                pool.check_return(qty)
+    elif ev.kind in (EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN):
+        per_pool: dict[int, int] = {}
+        for line in ev.lines:
+            shipped, pairs = _shipment_parts(ref, line)
+            for part, shipped_part in pairs:
+                key = op_number(shipped.index, shipped_part.slot)
+                qty = part.qty if (line.qty > 0 or ev.kind is EventKind.SALES_RETURN) else -part.qty
+                per_pool[key] = per_pool.get(key, 0) + qty
+        for op_no, qty in per_pool.items():
+            pool = ctx.shipment_pool(ref, op_no)
+            if ev.kind is EventKind.CUSTOMER_INVOICE:
+                pool.check_invoice(qty)
+            else:
+                pool.check_return(qty)
+
+
+def evaluate(ev: Event, em: Emitter) -> None:
+    """Post `ev` through `em`; on a Rejection the caller rolls the emitter back."""
+    handler = HANDLERS.get(ev.kind)
+    if handler is None:
+        raise Rejection(ErrorCode.INVALID_EVENT, f"event type {ev.kind.value} is not supported")
+    handler(ev, em)
+
+
+def net_lines(lines: list[GLLine]) -> list[GLLine]:
+    """One line per (event, producer, date, entity, account, sku, location, op):
+    an entry never debits and credits the same account for the same thing."""
+    if len(lines) < 2:
+        return lines
+    totals: dict[tuple, int] = {}
+    first: dict[tuple, GLLine] = {}
+    for line in lines:
+        key = (line.event_id, line.producer_id, line.date, line.entity_id, line.account_id,
+               line.sku_id, line.location_id, line.op_no)
+        if key in totals:
+            totals[key] += line.amount
+        else:
+            totals[key] = line.amount
+            first[key] = line
+    if len(totals) == len(lines):
+        return lines
+    out = []
+    for key, amount in totals.items():
+        if amount:
+            line = first[key]
+            out.append(line if line.amount == amount else GLLine(
+                line.event_id, line.producer_id, line.date, line.entity_id, line.account_id,
+                amount, line.sku_id, line.location_id, line.op_no))
+    return out
+
+
+def check_balanced(lines: list[GLLine]) -> None:
+    """Every entry (event, date, entity) balances: checked again before any write."""
+    totals: dict[tuple[int, int, int, int], int] = {}
+    for line in lines:
+        key = (line.event_id, line.producer_id, line.date, line.entity_id)
+        totals[key] = totals.get(key, 0) + line.amount
+    for key, total in totals.items():
+        if total:
+            raise InvariantViolation(f"unbalanced entry {key}: off by {total} minor units")

@@ -1,0 +1,388 @@
+"""Resolution: an event as received -> a resolved ``Event`` (or a ``Rejection``).
+
+Problem: an event can be wrong in several ways at once, and users must always
+be told the same, most fundamental problem first (SPEC 10: structure and sign,
+location, SKU, UOM, lot, references, accounts). Resolution therefore runs the
+checks in exactly that order and stops at the first failure; the account
+check is returned separately ("deferred") because OVER_RETURN, which needs the
+referenced document's running totals, ranks before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+from stockledger import limits
+from stockledger.domain.errors import ErrorCode, Rejection
+from stockledger.domain.events import (
+    REF_KINDS,
+    REF_REQUIRED,
+    SUPPORTED_KINDS,
+    Event,
+    EventKind,
+    Line,
+    Part,
+    Reversal,
+    ymd,
+    ymd_text,
+)
+from stockledger.domain.money import amount_minor, qty_to_micro
+from stockledger.domain.setup import CogsOn, Location, Method, Product, ProductKind, Role, Setup
+
+
+class LineInput(Protocol):
+    sku: str | None
+    qty: Decimal | None
+    uom: str | None
+    unit_cost: Decimal | None
+    unit_price: Decimal | None
+    lot: str | None
+
+
+class EventInput(Protocol):
+    """What the edge hands over: structurally valid, not yet resolved."""
+
+    id: str
+    source: str
+    type: str
+    date: Any
+    location: str | None
+    from_: str | None
+    to: str | None
+    lines: Sequence[LineInput] | None
+    ref: str | None
+    ref_source: str | None
+    reason: str | None
+
+    def line_inputs(self) -> Sequence[LineInput]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefLookup:
+    """What the store knows about a referenced event."""
+
+    event: Event | Reversal | None  # None: never posted (or only in the exception queue)
+    reversed: bool = False
+    live_documents: tuple[str, ...] = ()  # ids of unreversed documents that refer to it
+
+
+RefFinder = Callable[[str, str], RefLookup]
+
+
+def _invalid(message: str) -> Rejection:
+    return Rejection(ErrorCode.INVALID_EVENT, message)
+
+
+POSITIVE_QTY = {
+    EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.TRANSFER, EventKind.PURCHASE_RETURN,
+    EventKind.SALES_RETURN, EventKind.ASSEMBLY, EventKind.DISASSEMBLY,
+    EventKind.PRODUCTION_ISSUE, EventKind.PRODUCTION_COMPLETE, EventKind.OPENING_BALANCE,
+}
+NONZERO_QTY = {EventKind.ADJUSTMENT, EventKind.VENDOR_BILL, EventKind.CUSTOMER_INVOICE}
+COST_REQUIRED = {EventKind.RECEIPT, EventKind.VENDOR_BILL, EventKind.OPENING_BALANCE}
+NEEDS_LOCATION = {
+    EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.ADJUSTMENT, EventKind.CYCLE_COUNT,
+    EventKind.OPENING_BALANCE,
+}
+
+
+def roles_for(kind: EventKind, product: Product) -> tuple[Role, ...]:
+    """Every role an event of `kind` can post to for `product` (SPEC 10)."""
+    standard = product.method is Method.STANDARD
+    on_invoice = product.category.cogs_on is CogsOn.INVOICE
+    if kind is EventKind.RECEIPT:
+        return (Role.INVENTORY, Role.GRNI, Role.PPV) if standard else (Role.INVENTORY, Role.GRNI)
+    if kind is EventKind.OPENING_BALANCE:
+        return (Role.INVENTORY, Role.OPENING_BALANCE)
+    if kind is EventKind.VENDOR_BILL:
+        if standard:
+            return (Role.GRNI, Role.AP, Role.PPV)
+        return (Role.GRNI, Role.AP, Role.PPV, Role.INVENTORY, Role.COGS)
+    if kind is EventKind.PURCHASE_RETURN:
+        return (Role.INVENTORY, Role.GRNI, Role.PPV)
+    if kind is EventKind.SHIPMENT:
+        return (Role.INVENTORY, Role.GSNI if on_invoice else Role.COGS)
+    if kind is EventKind.CUSTOMER_INVOICE:
+        return (Role.COGS, Role.GSNI) if on_invoice else ()
+    if kind is EventKind.SALES_RETURN:
+        return (Role.INVENTORY, Role.COGS, Role.GSNI) if on_invoice else (Role.INVENTORY, Role.COGS)
+    if kind is EventKind.TRANSFER:
+        return (Role.INVENTORY,)
+    if kind in (EventKind.ADJUSTMENT, EventKind.CYCLE_COUNT):
+        return (Role.INVENTORY, Role.INVENTORY_ADJUSTMENT)
+    return (Role.INVENTORY,)
+
+
+def _accounts(setup: Setup, roles: Iterable[Role], location: Location, category: str,
+              reason: str | None, missing: list[str]) -> dict[Role, int]:
+    roles = tuple(roles)
+    key = ("acc", roles, location.code, category, reason)
+    cached = setup.memo.get(key)
+    if cached is not None:
+        accounts, lacking = cached
+    else:
+        accounts, lacking = {}, []
+        for role in roles:
+            account = setup.account_for(role, location.entity.code, location.code, category,
+                                        reason if role is Role.INVENTORY_ADJUSTMENT else None)
+            if account is None:
+                lacking.append(f"{role.value} (entity {location.entity.code}, location "
+                               f"{location.code}, category {category}"
+                               + (f", reason {reason}" if role is Role.INVENTORY_ADJUSTMENT else "")
+                               + ")")
+            else:
+                accounts[role] = account.id
+        setup.memo[key] = (accounts, lacking)
+    missing.extend(m for m in lacking if m not in missing)
+    return accounts
+
+
+def _decimal_ok(value: Decimal | None, what: str, maximum: int) -> None:
+    if value is None:
+        return
+    if not value.is_finite():
+        raise _invalid(f"{what} is not a finite number")
+    if abs(value) > maximum:
+        raise _invalid(f"{what} {value} is out of range (at most {maximum})")
+
+
+def resolve(req: EventInput, *, event_id: int, setup: Setup,
+            find_ref: RefFinder) -> tuple[Event | Reversal, Rejection | None]:
+    """Resolve `req` or raise the first Rejection in SPEC 10 order.
+
+    Returns the event and the deferred UNMAPPED_ACCOUNT rejection (or None).
+    """
+    try:
+        kind = EventKind(req.type)
+    except ValueError:
+        kinds = ", ".join(k.value for k in EventKind)
+        raise _invalid(f"unknown type {req.type!r} (expected one of: {kinds})") from None
+    if kind not in SUPPORTED_KINDS:
+        raise _invalid(f"event type {kind.value} is not supported by this version of stockledger")
+    if req.date is None:
+        raise _invalid("date is required (YYYY-MM-DD)")
+    date = ymd(req.date)
+    if kind is EventKind.REVERSAL:
+        return _resolve_reversal(req, event_id, date, setup, find_ref), None
+
+    raw_lines = req.line_inputs()
+    _check_structure(kind, req, raw_lines)
+
+    # -- locations ------------------------------------------------------------
+    location: Location | None = None
+    to_location: Location | None = None
+    if kind is EventKind.TRANSFER:
+        location = _location(setup, req.from_, "from")
+        to_location = _location(setup, req.to, "to")
+        if location.entity.id != to_location.entity.id:
+            raise _invalid("transfers between entities are not supported by this version "
+                           f"({location.code} is in {location.entity.code}, {to_location.code} "
+                           f"in {to_location.entity.code})")
+    elif req.location is not None:
+        location = _location(setup, req.location, "location")
+
+    # -- products and UOMs ------------------------------------------------------
+    products: list[Product] = []
+    for n, raw in enumerate(raw_lines):
+        product = setup.product(raw.sku)  # type: ignore[arg-type]
+        if product is None:
+            raise Rejection(ErrorCode.UNKNOWN_SKU,
+                            f"unknown SKU {raw.sku!r}" + (f" on line {n + 1}" if len(raw_lines) > 1 else ""))
+        products.append(product)
+    factors: list[Decimal] = []
+    for raw, product in zip(raw_lines, products):
+        uom = raw.uom or product.uom.code
+        factor = setup.uom_factor(uom, product)
+        if factor is None:
+            if uom not in setup.uoms:
+                raise Rejection(ErrorCode.UNKNOWN_UOM, f"unknown UOM {uom!r} for {product.sku}")
+            raise Rejection(ErrorCode.UNKNOWN_UOM, f"UOM {uom!r} does not convert to "
+                            f"{product.sku}'s base unit {product.base_uom}")
+        factors.append(factor)
+
+    # -- lots -----------------------------------------------------------------
+    if kind not in (EventKind.VENDOR_BILL, EventKind.CUSTOMER_INVOICE):
+        for raw, product in zip(raw_lines, products):
+            stocked = [product] if product.kind is not ProductKind.BUNDLE else \
+                [setup.products[c.sku] for c in product.components]
+            if not raw.lot and any(p.method is Method.SPECIFIC for p in stocked):
+                raise Rejection(ErrorCode.LOT_REQUIRED,
+                                f"{product.sku} is valued by specific lot: each line needs a lot")
+
+    # -- references -----------------------------------------------------------
+    ref: Event | None = None
+    if kind in REF_KINDS and req.ref is not None:
+        ref = _resolve_ref(req, kind, date, find_ref)
+        if location is None:
+            location = ref.location
+        if kind is EventKind.SALES_RETURN and location is not None and ref.location is not None \
+                and location.entity.id != ref.location.entity.id:
+            raise _invalid(f"sales return at {location.code} ({location.entity.code}) for a "
+                           f"shipment of entity {ref.location.entity.code}")
+    if location is None:
+        raise _invalid("location is required")
+
+    # -- lines, amounts, accounts ------------------------------------------------
+    missing: list[str] = []
+    reason = req.reason if kind is EventKind.ADJUSTMENT else (
+        "cycle_count" if kind is EventKind.CYCLE_COUNT else None)
+    entity = location.entity
+    lines: list[Line] = []
+    to_accounts: list[dict[Role, int]] = []
+    for n, (raw, product, factor) in enumerate(zip(raw_lines, products, factors)):
+        qty_sent: Decimal = raw.qty  # type: ignore[assignment]
+        try:
+            qty = qty_to_micro(qty_sent * factor)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        if abs(qty_sent * factor) > limits.QTY_UNITS_MAX:
+            raise _invalid(f"quantity {qty_sent} is out of range")
+        price = raw.unit_price if kind is EventKind.CUSTOMER_INVOICE else raw.unit_cost
+        amount = None
+        if price is not None:
+            amount = amount_minor(qty_sent, price, entity.exp)
+            if abs(amount) > limits.AMOUNT_UNITS_MAX * 10**entity.exp:
+                raise _invalid(f"line amount {qty_sent} x {price} is out of range")
+        ref_index = None
+        if ref is not None:
+            ref_index = _ref_line(ref, product, kind)
+        if product.kind is ProductKind.BUNDLE and kind not in (
+                EventKind.SHIPMENT, EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN):
+            raise _invalid(f"{product.sku} is a bundle: bundles are shipped, invoiced and "
+                           f"returned, never received, moved or counted")
+        own_roles = (Role.AR, Role.REVENUE) if kind is EventKind.CUSTOMER_INVOICE else ()
+        line_accounts = _accounts(setup, own_roles, location, product.category.code, reason,
+                                  missing) if own_roles else {}
+        parts = []
+        stocked = ([(c, setup.products[c.sku]) for c in product.components]
+                   if product.kind is ProductKind.BUNDLE else [(None, product)])
+        for slot, (component, part_product) in enumerate(stocked):
+            part_qty = abs(qty)
+            if component is not None:
+                try:
+                    part_qty = qty_to_micro(abs(qty_sent * factor) * component.qty)
+                except ValueError:
+                    raise _invalid(f"component {component.sku} quantity has more than 6 "
+                                   f"decimal places") from None
+            part_accounts = _accounts(setup, roles_for(kind, part_product), location,
+                                      part_product.category.code, reason, missing)
+            parts.append(Part(slot, part_product, part_qty, part_accounts))
+        if to_location is not None:
+            to_accounts.append(_accounts(setup, (Role.INVENTORY,), to_location,
+                                         product.category.code, None, missing))
+        lines.append(Line(n, product, qty, amount, raw.lot or None, line_accounts, tuple(parts),
+                          ref_index))
+
+    event = Event(
+        id=event_id, source=req.source, ext_id=req.id, kind=kind, date=date,
+        config_version=setup.version, entity=entity, location=location, lines=tuple(lines),
+        to_location=to_location, to_accounts=tuple(to_accounts), ref=ref, reason=reason,
+    )
+    unmapped = None
+    if missing:
+        unmapped = Rejection(ErrorCode.UNMAPPED_ACCOUNT, "no account mapped for role "
+                             + "; ".join(missing))
+    return event, unmapped
+
+
+def _location(setup: Setup, code: str | None, field: str) -> Location:
+    if code is None:
+        raise _invalid(f"{field} is required")
+    location = setup.locations.get(code)
+    if location is None:
+        raise Rejection(ErrorCode.UNKNOWN_LOCATION, f"unknown location {code!r}")
+    return location
+
+
+def _check_structure(kind: EventKind, req: EventInput, raw_lines: Sequence[LineInput]) -> None:
+    """INVALID_EVENT checks: required fields, signs, ranges (before any lookup)."""
+    if not raw_lines:
+        raise _invalid("the event has no lines (give sku and qty, or a list of lines)")
+    if len(raw_lines) > limits.LINES_MAX:
+        raise _invalid(f"too many lines ({len(raw_lines)}; at most {limits.LINES_MAX})")
+    if kind is EventKind.TRANSFER:
+        if req.from_ is None or req.to is None:
+            raise _invalid("a transfer needs both from and to")
+        if req.from_ == req.to:
+            raise _invalid("a transfer needs two different locations")
+    elif kind in NEEDS_LOCATION and req.location is None:
+        raise _invalid("location is required")
+    if kind in REF_REQUIRED and req.ref is None:
+        raise _invalid(f"a {kind.value} needs ref (the id of the event it belongs to)")
+    if kind is EventKind.ADJUSTMENT and not req.reason:
+        raise _invalid("an adjustment needs a reason")
+    for n, raw in enumerate(raw_lines, 1):
+        where = f"line {n}: " if len(raw_lines) > 1 else ""
+        if not raw.sku:
+            raise _invalid(f"{where}sku is required")
+        if raw.qty is None:
+            raise _invalid(f"{where}qty is required")
+        _decimal_ok(raw.qty, f"{where}qty", limits.QTY_UNITS_MAX)
+        _decimal_ok(raw.unit_cost, f"{where}unit_cost", limits.UNIT_PRICE_MAX)
+        _decimal_ok(raw.unit_price, f"{where}unit_price", limits.UNIT_PRICE_MAX)
+        qty = raw.qty
+        if kind in POSITIVE_QTY and qty <= 0:
+            raise _invalid(f"{where}qty must be positive for a {kind.value}")
+        if kind in NONZERO_QTY and qty == 0:
+            raise _invalid(f"{where}qty must not be zero for a {kind.value}")
+        if kind is EventKind.CYCLE_COUNT and qty < 0:
+            raise _invalid(f"{where}a counted quantity cannot be negative")
+        for name in ("unit_cost", "unit_price"):
+            value = getattr(raw, name)
+            if value is not None and value < 0:
+                raise _invalid(f"{where}{name} must not be negative")
+        if kind in COST_REQUIRED and raw.unit_cost is None:
+            raise _invalid(f"{where}unit_cost is required for a {kind.value}")
+        if kind is EventKind.CUSTOMER_INVOICE and raw.unit_price is None:
+            raise _invalid(f"{where}unit_price is required for a customer_invoice")
+
+
+def _resolve_ref(req: EventInput, kind: EventKind, date: int, find_ref: RefFinder) -> Event:
+    source = req.ref_source or req.source
+    found = find_ref(source, req.ref)  # type: ignore[arg-type]
+    target = found.event
+    if target is None:
+        raise Rejection(ErrorCode.UNKNOWN_REFERENCE,
+                        f"ref {req.ref!r} (source {source}) is not a posted event")
+    if not isinstance(target, Event) or target.kind not in REF_KINDS[kind]:
+        wanted = " or ".join(k.value for k in REF_KINDS[kind])
+        got = target.kind.value
+        raise _invalid(f"ref {req.ref!r} is a {got}; a {kind.value} must refer to a {wanted}")
+    if found.reversed:
+        raise Rejection(ErrorCode.UNKNOWN_REFERENCE, f"ref {req.ref!r} was reversed")
+    if date < target.date:
+        raise _invalid(f"dated {ymd_text(date)}, before {target.kind.value} {req.ref!r} "
+                       f"({ymd_text(target.date)}) it refers to")
+    return target
+
+
+def _ref_line(ref: Event, product: Product, kind: EventKind) -> int:
+    for line in ref.lines:
+        if line.product.id == product.id:
+            return line.index
+    raise Rejection(ErrorCode.OVER_RETURN, f"{ref.kind.value} {ref.ext_id!r} has no line for "
+                    f"{product.sku}, so this {kind.value} cannot refer to it")
+
+
+def _resolve_reversal(req: EventInput, event_id: int, date: int, setup: Setup,
+                      find_ref: RefFinder) -> Reversal:
+    if req.ref is None:
+        raise _invalid("a reversal needs ref (the id of the event it reverses)")
+    if req.line_inputs():
+        raise _invalid("a reversal has no lines: it reverses the event named by ref")
+    source = req.ref_source or req.source
+    found = find_ref(source, req.ref)
+    if found.event is None:
+        raise Rejection(ErrorCode.UNKNOWN_REFERENCE,
+                        f"ref {req.ref!r} (source {source}) is not a posted event")
+    if isinstance(found.event, Reversal):
+        raise _invalid(f"{req.ref!r} is itself a reversal and cannot be reversed")
+    if found.reversed:
+        raise Rejection(ErrorCode.ALREADY_REVERSED, f"{req.ref!r} was already reversed")
+    if found.live_documents:
+        docs = ", ".join(found.live_documents[:5])
+        raise _invalid(f"{req.ref!r} cannot be reversed while documents refer to it "
+                       f"(reverse them first: {docs})")
+    return Reversal(event_id, req.source, req.id, date, setup.version, found.event)

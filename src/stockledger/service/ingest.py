@@ -1,0 +1,970 @@
+"""Posting: a stream of events -> the ledger, batch by batch, each batch one transaction.
+
+Problem: posting must be fast (tens of thousands of events per second), yet a
+bad event must never lose or half-post another, a duplicate must never post
+twice, and a crash must leave every event either fully posted or absent.
+
+How: events are taken in batches. Inside one transaction a batch
+  A. sorts out duplicates and conflicts (one query for all its keys),
+  B. resolves every candidate (one query for all referenced events),
+  C. loads the stock positions it touches (cached positions are checked by
+     version, so only stale ones are read) and the document pools it needs,
+  D. evaluates the events in arrival order. A rejected event is undone in
+     memory (state snapshots) and stored in the exception queue; a backdated
+     event or a reversal is flushed and re-costed by a replay inside a
+     savepoint, so its failure cannot touch the rest of the batch,
+and finally writes all rows with one INSERT per table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
+from sqlalchemy import Connection, and_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from stockledger import limits
+from stockledger.adapters.db import schema as s
+from stockledger.adapters.db import store
+from stockledger.adapters.formats.requests import Parsed, first_difference, load_stored, parse_event
+from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
+from stockledger.domain.evaluate import (
+    Emitter,
+    GLLine,
+    Move,
+    check_balanced,
+    check_documents,
+    evaluate,
+    net_lines,
+)
+from stockledger.domain.events import Event, EventKind, Reversal, ymd_text
+from stockledger.domain.pools import ReceiptPool, ShipmentPool
+from stockledger.domain.replay import (
+    OpRecord,
+    _PoolOnly,
+    closed_dates,
+    diff_lines,
+    diff_moves,
+    period_rejection,
+    replay,
+)
+from stockledger.domain.resolve import RefLookup, resolve
+from stockledger.domain.sequences import record_seqs
+from stockledger.domain.setup import CogsOn, Product, Setup
+from stockledger.domain.states import StockState
+from stockledger.service.workspace import CachedPosition, Workspace, actor_name
+
+ENTRY_COLUMNS = ("id", "event_id", "kind", "entity_id", "date_ymd", "cause_event_id",
+                 "producer_event_id")
+LINE_COLUMNS = ("entry_id", "event_id", "producer_event_id", "entity_id", "account_id",
+                "date_ymd", "debit_minor", "credit_minor", "sku_id", "location_id", "op_no")
+MOVE_COLUMNS = ("event_id", "op_no", "producer_event_id", "kind", "op", "date_ymd", "sku_id",
+                "location_id", "entity_id", "account_id", "counter_account_id", "qty_micro",
+                "value_minor", "layer_ref", "lot", "param_qty_micro", "param_value_minor")
+EVENT_COLUMNS = ("id", "source", "ext_id", "kind", "date_ymd", "entity_id", "ref_event_id",
+                 "config_version", "content_hash", "payload", "batch_id")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    source: str
+    ext_id: str
+    status: str  # posted | duplicate | exception
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class PostSummary:
+    posted: int = 0
+    duplicates: int = 0
+    exceptions: int = 0
+    recosts: int = 0
+    by_code: Counter = field(default_factory=Counter)
+    results: list[ItemResult] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would post
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.posted + self.duplicates + self.exceptions
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"posted": self.posted, "duplicates": self.duplicates,
+                "exceptions": self.exceptions, "recost_entries": self.recosts,
+                "by_code": dict(sorted(self.by_code.items()))}
+
+
+class _Rollback(Exception):
+    """Raised inside the transaction of a dry run so nothing is committed."""
+
+
+class IdBlock:
+    """Primary keys handed out in blocks (one query per block, not per row)."""
+
+    def __init__(self, conn: Connection, table: Any, block: int = 1024) -> None:
+        self.conn, self.table, self.block = conn, table, block
+        self.free: list[int] = []
+
+    def take(self, count: int = 1) -> list[int]:
+        while len(self.free) < count:
+            if store.is_postgres(self.conn):
+                self.free.extend(store.allocate_ids(self.conn, self.table,
+                                                    max(self.block, count)))
+            else:
+                start = self.free[-1] + 1 if self.free else None
+                if start is None:
+                    start = store.allocate_ids(self.conn, self.table, 1)[0]
+                self.free.extend(range(start, start + max(self.block, count)))
+        taken, self.free = self.free[:count], self.free[count:]
+        return taken
+
+    def one(self) -> int:
+        return self.take(1)[0]
+
+
+# ---------------------------------------------------------------------------
+# Reading stored events back (references, documents, replays).
+# ---------------------------------------------------------------------------
+
+class StoredEvents:
+    """Resolves stored events (with the setup version they were posted under),
+    memoised in the workspace: a stored event never changes."""
+
+    def __init__(self, ws: Workspace, conn: Connection) -> None:
+        self.ws, self.conn = ws, conn
+
+    def get(self, event_id: int) -> Event | Reversal:
+        event = self.ws.events.get(event_id)
+        if event is None:
+            self.load([event_id])
+            event = self.ws.events[event_id]
+        return event
+
+    def load(self, ids: Iterable[int]) -> None:
+        missing = [i for i in set(ids) if i not in self.ws.events]
+        if missing:
+            self.resolve_rows(list(store.events_by_ids(self.conn, missing).values()))
+
+    def resolve_rows(self, rows: list[Any]) -> list[Event | Reversal]:
+        refs = {r.ref_event_id for r in rows if r.ref_event_id is not None}
+        self.load(ref for ref in refs if ref not in {r.id for r in rows})
+        out: list[Event | Reversal] = []
+        pending = sorted(rows, key=lambda r: r.id)
+        for row in pending:
+            cached = self.ws.events.get(row.id)
+            if cached is None:
+                cached = self._resolve(row)
+                self.ws.events.put(row.id, cached)
+            out.append(cached)
+        return out
+
+    def _resolve(self, row: Any) -> Event | Reversal:
+        setup = self.ws.setup(self.conn, row.config_version)
+        request = load_stored(row.payload)
+        ref_id = row.ref_event_id
+
+        def find(_source: str, _ext_id: str) -> RefLookup:
+            return RefLookup(self.get(ref_id) if ref_id is not None else None)
+
+        try:
+            if request.type == EventKind.REVERSAL.value:
+                target = self.get(ref_id)
+                return Reversal(row.id, request.source, request.id, row.date_ymd,
+                                row.config_version, target)  # type: ignore[arg-type]
+            event, _ = resolve(request, event_id=row.id, setup=setup, find_ref=find)
+        except Rejection as exc:
+            raise InvariantViolation(f"stored event {row.id} no longer resolves: {exc}") from exc
+        return event
+
+
+class DbHistory:
+    """The ledger as a replay reads it (domain.replay.History)."""
+
+    def __init__(self, batch: "Batch") -> None:
+        self.batch = batch
+        self.conn = batch.conn
+        self.stored = batch.stored
+        self.allow_negative = batch.allow_negative
+        self._reversed: set[int] | None = None
+
+    def event(self, event_id: int) -> Event:
+        return self.stored.get(event_id)  # type: ignore[return-value]
+
+    def prefetch(self, event_ids: list[int]) -> None:
+        if event_ids:
+            self.stored.load(event_ids)
+
+    def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]:
+        return [OpRecord(r.event_id, r.op_no, r.date_ymd, r.op, int(r.qty), int(r.value),
+                         r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id)
+                for r in store.key_history(self.conn, sku_id, location_id)]
+
+    def documents(self, base_id: int) -> list[Event]:
+        rows = store.documents_of(self.conn, [base_id])
+        gone = store.reversed_among(self.conn, [r.id for r in rows])
+        docs = self.stored.resolve_rows([r for r in rows if r.id not in gone])
+        return sorted((d for d in docs if isinstance(d, Event)), key=lambda d: (d.date, d.id))
+
+    def op_value(self, event_id: int, op_no: int) -> int:
+        return store.op_values(self.conn, [event_id]).get((event_id, op_no), (0, 0))[1]
+
+    def new_state(self, product: Product, location_id: int) -> StockState:
+        return self.batch.empty_state(product, location_id)
+
+
+# ---------------------------------------------------------------------------
+# One batch = one transaction.
+# ---------------------------------------------------------------------------
+
+@dataclass
+class _Candidate:
+    parsed: Parsed
+    event: Event | None = None
+    unmapped: Rejection | None = None
+    is_reversal: bool = False
+
+
+class Batch:
+    """Posts a list of parsed events in one transaction (see module docstring)."""
+
+    def __init__(self, ws: Workspace, conn: Connection, summary: PostSummary, *,
+                 retry: bool, dry_run: bool, keep_results: bool, origin: str) -> None:
+        self.ws, self.conn, self.summary = ws, conn, summary
+        self.retry, self.dry_run, self.keep_results = retry, dry_run, keep_results
+        self.setup: Setup = ws.setup(conn)
+        self.allow_negative = self.setup.policies.allow_negative
+        self.stored = StoredEvents(ws, conn)
+        self.closed = store.closed_periods(conn)
+        self.event_ids = IdBlock(conn, s.events)
+        self.entry_ids = IdBlock(conn, s.journal_entries)
+        self.batch_id = store.allocate_ids(conn, s.batches, 1)[0]
+        conn.execute(s.batches.insert(), [{"id": self.batch_id, "committed_at": store.now_text(),
+                                           "actor": actor_name(), "origin": origin}])
+        # pending rows
+        self.event_rows: list[tuple] = []
+        self.entry_rows: list[tuple] = []
+        self.line_rows: list[tuple] = []
+        self.move_rows: list[tuple] = []
+        self.exception_puts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+        self.exception_posted: dict[tuple[str, str], Any] = {}
+        self.dirty: set[tuple[int, int]] = set()
+        self.source_stats: dict[str, Counter] = defaultdict(Counter)
+        self.source_seqs: dict[str, list[int]] = defaultdict(list)
+        # what this batch knows
+        self.states: dict[tuple[int, int], StockState] = {}
+        self.in_batch: dict[tuple[str, str], Event] = {}
+        self.failed_ids: set[int] = set()
+        self.reversed_now: set[int] = set()
+        self.op_values: dict[tuple[int, int], int] = {}
+        self.pools: dict[tuple, ReceiptPool | ShipmentPool] = {}
+        self.pool_built: set[int] = set()
+        self.pool_last: dict[int, int] = {}
+        self.docs_by_base: dict[int, list[Event]] = {}
+        self.base_values: dict[tuple[int, int], int] = {}
+        self.db_refs: dict[tuple[str, str], Any] = {}
+        self.db_reversed: set[int] = set()
+        self.recost_count = 0
+
+    # -- results -----------------------------------------------------------------------
+    def _result(self, parsed: Parsed, status: str, code: str | None = None,
+                message: str | None = None) -> None:
+        summary = self.summary
+        stats = self.source_stats[parsed.source]
+        if status == "posted":
+            summary.posted += 1
+            stats["events_posted"] += 1
+        elif status == "duplicate":
+            summary.duplicates += 1
+            stats["duplicates"] += 1
+        else:
+            summary.exceptions += 1
+            summary.by_code[code] += 1
+            stats["exceptions"] += 1
+            if code == ErrorCode.CONFLICT.value:
+                stats["conflicts"] += 1
+        if parsed.seq is not None and status != "duplicate":
+            self.source_seqs[parsed.source].append(parsed.seq)
+        if self.keep_results:
+            summary.results.append(ItemResult(parsed.source, parsed.ext_id, status, code, message))
+
+    def _fail(self, parsed: Parsed, rejection: Rejection, event_id: int | None = None) -> None:
+        if event_id is not None:
+            self.failed_ids.add(event_id)
+        key = (parsed.source, parsed.ext_id)
+        self.exception_puts[key] = (rejection.code.value, rejection.message, parsed.payload,
+                                    parsed.content_hash)
+        self.exception_posted.pop(key, None)
+        self._result(parsed, "exception", rejection.code.value, rejection.message)
+
+    # -- the batch -----------------------------------------------------------------------
+    def run(self, items: list[Parsed]) -> None:
+        candidates = self._sort_out(items)
+        self._resolve_all(candidates)
+        self._prefetch(candidates)
+        for cand in candidates:
+            if cand.is_reversal:
+                self._post_reversal(cand)
+            elif cand.event is not None:
+                self._post(cand)
+        self.flush()
+
+    def _sort_out(self, items: list[Parsed]) -> list[_Candidate]:
+        """A: duplicates, conflicts, unparseable input."""
+        keys = [(p.source, p.ext_id) for p in items]
+        posted = store.events_by_keys(self.conn, keys)
+        queued = store.exceptions_by_keys(self.conn, keys)
+        seen: set[tuple[str, str]] = set()
+        candidates: list[_Candidate] = []
+        for parsed in items:
+            key = (parsed.source, parsed.ext_id)
+            if key in seen:
+                self._result(parsed, "duplicate")
+                continue
+            seen.add(key)
+            row = posted.get(key)
+            in_queue = queued.get(key)
+            same_as_queued = in_queue is not None and in_queue.content_hash == parsed.content_hash
+            if row is not None:
+                if row.content_hash == parsed.content_hash or (same_as_queued and not self.retry):
+                    self._result(parsed, "duplicate")
+                    continue
+                if parsed.doc is not None:
+                    what = first_difference(orjson.loads(row.payload), parsed.doc)
+                else:
+                    what = "the new content is not a valid event"
+                self._fail(parsed, Rejection(
+                    ErrorCode.CONFLICT, f"{parsed.source}/{parsed.ext_id} was already posted "
+                    f"with other content (first difference: {what})"))
+                continue
+            if same_as_queued and not self.retry:
+                self._result(parsed, "duplicate")
+                continue
+            if in_queue is not None:
+                self.exception_posted[key] = in_queue
+            if parsed.request is None:
+                self._fail(parsed, Rejection(ErrorCode.INVALID_EVENT, parsed.error or "invalid"))
+                continue
+            candidates.append(_Candidate(parsed,
+                                         is_reversal=parsed.request.type == EventKind.REVERSAL.value))
+        return candidates
+
+    def _find_ref(self, source: str, ext_id: str) -> RefLookup:
+        event = self.in_batch.get((source, ext_id))
+        if event is not None:
+            return RefLookup(event)
+        row = self.db_refs.get((source, ext_id))
+        if row is None:
+            return RefLookup(None)
+        return RefLookup(self.stored.get(row.id), reversed=row.id in self.db_reversed)
+
+    def _resolve_all(self, candidates: list[_Candidate]) -> None:
+        """B: resolution (reversals are resolved when reached, after a flush)."""
+        ref_keys = [(c.parsed.request.ref_source or c.parsed.source, c.parsed.request.ref)
+                    for c in candidates if c.parsed.request.ref is not None]
+        if ref_keys:
+            self.db_refs = store.events_by_keys(self.conn, ref_keys)
+            self.stored.resolve_rows(list(self.db_refs.values()))
+            self.db_reversed = store.reversed_among(self.conn, [r.id for r in self.db_refs.values()])
+        plain = [c for c in candidates if not c.is_reversal]
+        ids = self.event_ids.take(len(plain))
+        for cand, event_id in zip(plain, ids):
+            try:
+                event, cand.unmapped = resolve(cand.parsed.request, event_id=event_id,
+                                               setup=self.setup, find_ref=self._find_ref)
+            except Rejection as rejection:
+                self._fail(cand.parsed, rejection, event_id)
+                continue
+            cand.event = event  # type: ignore[assignment]
+            self.in_batch[cand.parsed.source, cand.parsed.ext_id] = event  # type: ignore[assignment]
+
+    def _prefetch(self, candidates: list[_Candidate]) -> None:
+        """C: stock positions and document pools the batch will touch."""
+        keys: set[tuple[int, int]] = set()
+        bases: set[int] = set()
+        for cand in candidates:
+            event = cand.event
+            if event is None:
+                continue
+            location = event.location.id if event.location is not None else None
+            for line in event.lines:
+                for part in line.parts:
+                    keys.add((part.product.id, location))
+                    if event.to_location is not None:
+                        keys.add((part.product.id, event.to_location.id))
+            if event.ref is not None and event.ref.id not in self.failed_ids:
+                bases.add(event.ref.id)
+        self.load_positions(keys)
+        in_batch_ids = {e.id for e in self.in_batch.values()}
+        stored_bases = [b for b in bases if b not in in_batch_ids]
+        if stored_bases:
+            self._prefetch_pools(stored_bases)
+
+    def _prefetch_pools(self, bases: list[int]) -> None:
+        rows = store.documents_of(self.conn, bases)
+        gone = store.reversed_among(self.conn, [r.id for r in rows])
+        docs = self.stored.resolve_rows([r for r in rows if r.id not in gone])
+        for base in bases:
+            self.docs_by_base.setdefault(base, [])
+        for doc in docs:
+            if isinstance(doc, Event) and doc.ref is not None:
+                self.docs_by_base[doc.ref.id].append(doc)
+        for base_docs in self.docs_by_base.values():
+            base_docs.sort(key=lambda d: (d.date, d.id))
+        for (event_id, op_no), (_, value) in store.op_values(self.conn, bases).items():
+            self.base_values[(event_id, op_no)] = value
+
+    # -- positions ------------------------------------------------------------------------
+    def empty_state(self, product: Product, location_id: int) -> StockState:
+        location = self.setup.location_by_id(location_id)
+        return StockState(product.method,
+                          self.setup.standard_unit_cost(product, location.entity.exp))
+
+    def load_positions(self, keys: Iterable[tuple[int, int]]) -> None:
+        keys = [k for k in keys if k not in self.states]
+        if not keys:
+            return
+        cache = self.ws.positions
+        known = [cache[k].id for k in keys if k in cache and cache[k].id is not None]
+        versions = store.position_versions(self.conn, known, lock=True) if known else {}
+        stale = [k for k in keys if k not in cache or cache[k].id is None
+                 or versions.get(cache[k].id) != cache[k].version]
+        if stale:
+            rows = store.positions_by_keys(self.conn, stale, lock=True)
+            for key in stale:
+                product = self.setup.product_by_id(key[0])
+                row = rows.get(key)
+                if row is None:
+                    cache[key] = CachedPosition(None, 0, self.empty_state(product, key[1]))
+                else:
+                    location = self.setup.location_by_id(key[1])
+                    state = StockState.from_data(
+                        product.method, self.setup.standard_unit_cost(product, location.entity.exp),
+                        orjson.loads(row.state), row.last_date_ymd)
+                    cache[key] = CachedPosition(row.id, row.version, state)
+        for key in keys:
+            self.states[key] = cache[key].state
+
+    # -- Context (for evaluation) ---------------------------------------------------------------
+    def stock(self, product: Product, location_id: int) -> StockState:
+        key = (product.id, location_id)
+        state = self.states.get(key)
+        if state is None:
+            self.load_positions([key])
+            state = self.states[key]
+        self.dirty.add(key)
+        return state
+
+    def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool:
+        key = ("r", receipt.id, line_index)
+        pool = self.pools.get(key)
+        if pool is None:
+            self._build_pools(receipt)
+            pool = self.pools.get(key)
+            if pool is None:
+                line = receipt.lines[line_index]
+                pool = ReceiptPool(f"receipt {receipt.ext_id!r} line {line_index + 1} "
+                                   f"{line.product.sku}", line.parts[0].qty, line.amount or 0)
+                self.pools[key] = pool
+        return pool  # type: ignore[return-value]
+
+    def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool:
+        key = ("s", shipment.id, op_no)
+        pool = self.pools.get(key)
+        if pool is None:
+            self._build_pools(shipment)
+            pool = self.pools.get(key)
+            if pool is None:
+                value = self.op_values.get((shipment.id, op_no))
+                if value is None:
+                    value = self.base_values.get((shipment.id, op_no))
+                if value is None:
+                    value = store.op_values(self.conn, [shipment.id]).get(
+                        (shipment.id, op_no), (0, 0))[1]
+                line = shipment.lines[op_no // 64]
+                part = line.parts[op_no % 64]
+                pool = ShipmentPool(f"shipment {shipment.ext_id!r} line {line.index + 1} "
+                                    f"{part.product.sku}", part.qty, -value,
+                                    part.product.category.cogs_on is CogsOn.INVOICE)
+                self.pools[key] = pool
+        return pool  # type: ignore[return-value]
+
+    def _build_pools(self, base: Event) -> None:
+        if base.id in self.pool_built:
+            return
+        self.pool_built.add(base.id)
+        docs = self.docs_by_base.get(base.id)
+        if docs is None:
+            if self.in_batch.get((base.source, base.ext_id)) is base:
+                docs = []
+            else:
+                self._prefetch_pools([base.id])
+                docs = self.docs_by_base[base.id]
+        last = 0
+        for doc in docs:
+            evaluate(doc, _PoolOnly(self, doc.id, doc.date))
+            last = max(last, doc.date)
+        self.pool_last[base.id] = last
+
+    # -- posting one event ------------------------------------------------------------------
+    def _closed(self, event: Event | Reversal, date: int) -> Rejection | None:
+        for entity_id in event.entity_ids:
+            through = self.closed.get(entity_id)
+            if through is not None and date <= through:
+                code = self.setup.entity_by_id(entity_id).code
+                return Rejection(ErrorCode.PERIOD_CLOSED,
+                                 f"dated {ymd_text(date)}: {code} is closed through "
+                                 f"{ymd_text(through)}")
+        return None
+
+    def _backdated(self, emitter: Emitter, event: Event) -> bool:
+        for state, snap in emitter._saved.values():
+            if isinstance(state, StockState) and snap[5] > event.date:
+                return True
+        if event.ref is not None and self.pool_last.get(event.ref.id, 0) > event.date:
+            return True
+        return False
+
+    def _post(self, cand: _Candidate) -> None:
+        event = cand.event
+        assert event is not None
+        parsed = cand.parsed
+        if event.ref is not None:
+            if event.ref.id in self.failed_ids:
+                self._fail(parsed, Rejection(ErrorCode.UNKNOWN_REFERENCE,
+                                             f"ref {event.ref.ext_id!r} is not a posted event"),
+                           event.id)
+                return
+            if event.ref.id in self.reversed_now:
+                self._fail(parsed, Rejection(ErrorCode.UNKNOWN_REFERENCE,
+                                             f"ref {event.ref.ext_id!r} was reversed"), event.id)
+                return
+        emitter = Emitter(self, event.id, event.date)
+        try:
+            check_documents(event, self)
+            if cand.unmapped is not None:
+                raise cand.unmapped
+            closed = self._closed(event, event.date)
+            if closed is not None:
+                raise closed
+            evaluate(event, emitter)
+            backdated = self._backdated(emitter, event)
+        except Rejection as rejection:
+            backdated = rejection.code is ErrorCode.INSUFFICIENT_STOCK and \
+                self._backdated(emitter, event)
+            if not backdated:
+                emitter.rollback()
+                self._fail(parsed, rejection, event.id)
+                return
+        if backdated:
+            emitter.rollback()
+            self._post_with_replay(cand, inserted=event)
+            return
+        check_balanced(emitter.lines)
+        self._record_event(parsed, event)
+        self._record_outcome(event.id, emitter.moves, emitter.lines, cause=event.id)
+        if event.ref is not None:
+            self.pool_last[event.ref.id] = max(self.pool_last.get(event.ref.id, 0), event.date)
+        self._result(parsed, "posted")
+
+    def _record_event(self, parsed: Parsed, event: Event | Reversal, ref_id: int | None = None) -> None:
+        ref = ref_id if ref_id is not None else (event.ref.id if isinstance(event, Event)
+                                                 and event.ref is not None else None)
+        self.event_rows.append((event.id, event.source, event.ext_id, event.kind.value, event.date,
+                                event.entity.id, ref, event.config_version, parsed.content_hash,
+                                parsed.payload, self.batch_id))
+        key = (parsed.source, parsed.ext_id)
+        self.exception_puts.pop(key, None)
+        if isinstance(event, Event):
+            self.in_batch[key] = event
+            self.ws.events.put(event.id, event)
+
+    def _record_outcome(self, producer: int, moves: list[Move], lines: list[GLLine], *,
+                        cause: int) -> None:
+        entries: dict[tuple[int, int, int], int] = {}
+        lines = net_lines(lines)
+        for line in lines:
+            entry_key = (line.event_id, line.date, line.entity_id)
+            entry_id = entries.get(entry_key)
+            if entry_id is None:
+                entry_id = self.entry_ids.one()
+                entries[entry_key] = entry_id
+                kind = "post" if line.event_id == producer and cause == producer else "recost"
+                self.entry_rows.append((entry_id, line.event_id, kind, line.entity_id, line.date,
+                                        cause, producer))
+            amount = line.amount
+            self.line_rows.append((entry_id, line.event_id, producer, line.entity_id,
+                                   line.account_id, line.date, amount if amount > 0 else 0,
+                                   -amount if amount < 0 else 0, line.sku_id, line.location_id,
+                                   line.op_no))
+        for move in moves:
+            own = move.event_id == producer and cause == producer
+            self.move_rows.append(_move_row(move, "post" if own else "recost"))
+            if move.event_id == producer:
+                key = (move.event_id, move.op_no)
+                self.op_values[key] = self.op_values.get(key, 0) + move.value
+        if self.dry_run:
+            self.summary.entries.extend(_entries_for_display(self, entries, lines))
+
+    # -- replays (backdated events, reversals) --------------------------------------------------
+    def _post_with_replay(self, cand: _Candidate, *, inserted: Event | None = None,
+                          reversal: Reversal | None = None) -> None:
+        self.flush()
+        history = DbHistory(self)
+        removed = reversal.target if reversal is not None else None
+        trigger_id = inserted.id if inserted is not None else reversal.id  # type: ignore[union-attr]
+        savepoint = self.conn.begin_nested()
+        try:
+            removed_keys = []
+            if removed is not None:
+                removed_keys = [(self.setup.product_by_id(sku), loc) for sku, loc in
+                                _own_move_keys(self.conn, removed.id)]
+            result = replay(history, inserted=inserted, removed=removed, removed_keys=removed_keys)
+            reevaluated = [i for i in result.order if inserted is None or i != inserted.id]
+            producers = reevaluated + ([removed.id] if removed is not None else [])
+            old_lines: dict = {}
+            for row in store.produced_lines(self.conn, producers):
+                key = (row.event_id, row.producer_event_id, row.date_ymd, row.entity_id,
+                       row.account_id, row.sku_id, row.location_id, row.op_no)
+                old_lines[key] = old_lines.get(key, 0) + int(row.amount)
+            old_moves: dict = {}
+            for row in store.produced_moves(self.conn, producers):
+                old_moves[(row.event_id, row.op_no, row.producer_event_id, row.date_ymd)] = (
+                    int(row.qty), int(row.value), row)
+            new_lines = [line for i in reevaluated for line in result.outcomes[i][1]]
+            new_moves = [move for i in reevaluated for move in result.outcomes[i][0]]
+            line_deltas = diff_lines(old_lines, new_lines)
+            move_deltas = diff_moves(old_moves, new_moves)
+            dates = [(key[3], key[2]) for key in line_deltas]
+            if inserted is not None:
+                dates += [(line.entity_id, line.date) for line in result.outcomes[inserted.id][1]]
+            hits = closed_dates(dates, self.closed)
+            if hits:
+                codes = {e.id: e.code for e in self.setup.entities.values()}
+                raise period_rejection(hits, codes, self.closed, "a recost or reversal")
+            if inserted is not None:
+                moves, lines = result.outcomes[inserted.id]
+                check_balanced(lines)
+                self._record_event(cand.parsed, inserted)
+                self._record_outcome(inserted.id, moves, lines, cause=inserted.id)
+            else:
+                assert reversal is not None and removed is not None
+                self._record_event(cand.parsed, reversal, ref_id=removed.id)
+                self.conn.execute(s.reversals.insert(), [{
+                    "event_id": removed.id, "reversal_event_id": reversal.id,
+                    "reversed_at": store.now_text()}])
+                self.reversed_now.add(removed.id)
+            self._write_deltas(line_deltas, move_deltas, trigger_id, reversal)
+            self.flush()
+            savepoint.commit()
+        except Rejection as rejection:
+            savepoint.rollback()
+            self._discard_pending()
+            self.ws.forget_positions()
+            self.states.clear()
+            self._reset_pools()
+            self._fail(cand.parsed, rejection, trigger_id)
+            return
+        except BaseException:
+            savepoint.rollback()
+            raise
+        for key, state in result.states.items():
+            cached = self.ws.positions.get(key)
+            if cached is None:
+                self.load_positions([key])
+                cached = self.ws.positions[key]
+            cached.state = state
+            self.states[key] = state
+            self.dirty.add(key)
+        self._reset_pools()
+        self._result(cand.parsed, "posted")
+
+    def _reset_pools(self) -> None:
+        self.pools.clear()
+        self.pool_built.clear()
+        self.pool_last.clear()
+        self.docs_by_base.clear()
+        self.base_values.clear()
+        self.op_values.clear()
+
+    def _discard_pending(self) -> None:
+        self.event_rows.clear()
+        self.entry_rows.clear()
+        self.line_rows.clear()
+        self.move_rows.clear()
+
+    def _write_deltas(self, line_deltas: dict, move_deltas: list, trigger_id: int,
+                      reversal: Reversal | None) -> None:
+        """Recost entries (and the reversal's mirror) from the differences."""
+        removed_id = reversal.target.id if reversal is not None else None
+        entries: dict[tuple, int] = {}
+        for key, amount in sorted(line_deltas.items(), key=lambda kv: (kv[0][2], kv[0][0])):
+            event_id, producer, date, entity, account, sku, loc, op_no = key
+            mirror = removed_id is not None and event_id == removed_id and producer == removed_id
+            owner = reversal.id if mirror else event_id  # type: ignore[union-attr]
+            kind = "reversal" if mirror else "recost"
+            entry_key = (owner, kind, date, entity, producer)
+            entry_id = entries.get(entry_key)
+            if entry_id is None:
+                entry_id = self.entry_ids.one()
+                entries[entry_key] = entry_id
+                self.entry_rows.append((entry_id, owner, kind, entity, date, trigger_id,
+                                        owner if mirror else producer))
+                if kind == "recost":
+                    self.recost_count += 1
+            self.line_rows.append((entry_id, owner, owner if mirror else producer, entity,
+                                   account, date, amount if amount > 0 else 0,
+                                   -amount if amount < 0 else 0, sku, loc, op_no))
+        for (event_id, op_no, producer, date), qty, value, template in move_deltas:
+            mirror = removed_id is not None and event_id == removed_id and producer == removed_id
+            owner = reversal.id if mirror else event_id  # type: ignore[union-attr]
+            self.move_rows.append((
+                owner, op_no, owner if mirror else producer, "reversal" if mirror else "recost",
+                int(template.op), date, template.sku_id, template.location_id,
+                template.entity_id, template.account_id,
+                getattr(template, "counter_id", None), qty, value, template.layer_ref,
+                template.lot, None, None))
+
+    def _post_reversal(self, cand: _Candidate) -> None:
+        self.flush()
+        request = cand.parsed.request
+        source = request.ref_source or request.source
+        rows = store.events_by_keys(self.conn, [(source, request.ref)])
+        row = rows.get((source, request.ref))
+        event_id = self.event_ids.one()
+
+        def find(_source: str, _ext_id: str) -> RefLookup:
+            if row is None:
+                return RefLookup(None)
+            target = self.stored.get(row.id)
+            reversed_ = bool(store.reversed_among(self.conn, [row.id]))
+            docs = [d for d in store.documents_of(self.conn, [row.id])]
+            gone = store.reversed_among(self.conn, [d.id for d in docs])
+            live = tuple(d.ext_id for d in docs if d.id not in gone)
+            return RefLookup(target, reversed_, live)
+
+        try:
+            reversal, _ = resolve(request, event_id=event_id, setup=self.setup, find_ref=find)
+            if isinstance(reversal, Reversal):
+                closed = self._closed(reversal, reversal.target.date)
+                if closed is not None:
+                    raise closed
+        except Rejection as rejection:
+            self._fail(cand.parsed, rejection, event_id)
+            return
+        self._post_with_replay(cand, reversal=reversal)  # type: ignore[arg-type]
+
+    # -- writing -----------------------------------------------------------------------------
+    def flush(self) -> None:
+        conn = self.conn
+        store.insert_rows(conn, s.events, EVENT_COLUMNS, self.event_rows)
+        store.insert_rows(conn, s.journal_entries, ENTRY_COLUMNS, self.entry_rows)
+        store.insert_rows(conn, s.journal_lines, LINE_COLUMNS, self.line_rows)
+        store.insert_rows(conn, s.movements, MOVE_COLUMNS, self.move_rows)
+        self._discard_pending()
+        self._flush_positions()
+        self._flush_exceptions()
+        self._flush_sources()
+
+    def _flush_positions(self) -> None:
+        if not self.dirty:
+            return
+        cache = self.ws.positions
+        inserts, updates = [], []
+        new_keys = [k for k in self.dirty if cache[k].id is None]
+        new_ids = store.allocate_ids(self.conn, s.positions, len(new_keys)) if new_keys else []
+        for key, new_id in zip(new_keys, new_ids):
+            cache[key].id = new_id
+        for key in self.dirty:
+            cached = cache[key]
+            state = cached.state
+            data = orjson.dumps(state.to_data()).decode()
+            if key in new_keys:
+                inserts.append((cached.id, key[0], key[1], state.qty_total, state.value_total,
+                                state.last_date, 1, data))
+                cached.version = 1
+            else:
+                cached.version += 1
+                updates.append((state.qty_total, state.value_total, state.last_date,
+                                cached.version, data, cached.id))
+        store.insert_rows(self.conn, s.positions, ("id", "sku_id", "location_id", "qty_micro",
+                                                   "value_minor", "last_date_ymd", "version",
+                                                   "state"), inserts)
+        store.execute_many(self.conn, "UPDATE positions SET qty_micro = ?, value_minor = ?, "
+                           "last_date_ymd = ?, version = ?, state = ? WHERE id = ?", updates)
+        self.dirty.clear()
+
+    def _flush_exceptions(self) -> None:
+        conn, now = self.conn, store.now_text()
+        t = s.exceptions
+        if self.exception_posted:
+            for (source, ext_id), row in self.exception_posted.items():
+                conn.execute(s.exception_log.insert(), [{
+                    "source": source, "ext_id": ext_id, "action": "posted", "code": row.code,
+                    "reason": "posted on a later attempt", "actor": actor_name(), "at": now,
+                    "payload": row.payload}])
+                conn.execute(t.delete().where(and_(t.c.source == source, t.c.ext_id == ext_id)))
+            self.exception_posted.clear()
+        if self.exception_puts:
+            existing = store.exceptions_by_keys(conn, list(self.exception_puts))
+            for (source, ext_id), (code, message, payload, digest) in self.exception_puts.items():
+                if (source, ext_id) in existing:
+                    conn.execute(update(t).where(and_(t.c.source == source, t.c.ext_id == ext_id))
+                                 .values(code=code, message=message, payload=payload,
+                                         content_hash=digest, last_seen_at=now,
+                                         attempts=t.c.attempts + 1))
+                else:
+                    conn.execute(t.insert(), [{
+                        "source": source, "ext_id": ext_id, "code": code, "message": message,
+                        "payload": payload, "content_hash": digest, "first_seen_at": now,
+                        "last_seen_at": now, "attempts": 1}])
+            self.exception_puts.clear()
+
+    def _flush_sources(self) -> None:
+        if not self.source_stats:
+            return
+        t = s.sources
+        rows = {r.source: r for r in self.conn.execute(
+            select(t).where(t.c.source.in_(list(self.source_stats))))}
+        for source, stats in self.source_stats.items():
+            row = rows.get(source)
+            gaps = [tuple(g) for g in orjson.loads(row.gaps)] if row is not None else []
+            last_seq = row.last_seq if row is not None else None
+            gaps, last_seq = record_seqs(gaps, last_seq, self.source_seqs.get(source, []))
+            values = {
+                "events_posted": (row.events_posted if row else 0) + stats["events_posted"],
+                "duplicates": (row.duplicates if row else 0) + stats["duplicates"],
+                "conflicts": (row.conflicts if row else 0) + stats["conflicts"],
+                "exceptions": (row.exceptions if row else 0) + stats["exceptions"],
+                "last_seq": last_seq, "gaps": orjson.dumps(gaps).decode(),
+            }
+            if row is None:
+                self.conn.execute(t.insert(), [{"source": source, **values}])
+            else:
+                self.conn.execute(update(t).where(t.c.source == source).values(**values))
+        self.source_stats.clear()
+        self.source_seqs.clear()
+
+
+def _move_row(move: Move, kind: str) -> tuple:
+    return (move.event_id, move.op_no, move.producer_id, kind, int(move.op), move.date,
+            move.sku_id, move.location_id, move.entity_id, move.account_id, move.counter_id,
+            move.qty, move.value, move.layer_ref, move.lot, move.param_qty, move.param_value)
+
+
+def _own_move_keys(conn: Connection, event_id: int) -> list[tuple[int, int]]:
+    m = s.movements
+    return sorted({(r[0], r[1]) for r in conn.execute(
+        select(m.c.sku_id, m.c.location_id).where(m.c.event_id == event_id,
+                                                 m.c.producer_event_id == event_id))})
+
+
+def _entries_for_display(batch: Batch, entries: dict[tuple[int, int, int], int],
+                         lines: list[GLLine]) -> list[dict[str, Any]]:
+    setup = batch.setup
+    out = []
+    for (event_id, date, entity), entry_id in entries.items():
+        out.append({
+            "entry": entry_id, "date": ymd_text(date), "event_id": event_id,
+            "entity": setup.entity_by_id(entity).code,
+            "lines": [{"account": setup.account_by_id(line.account_id).code,
+                       "amount_minor": line.amount, "exp": setup.entity_by_id(entity).exp,
+                       "sku": setup.product_by_id(line.sku_id).sku if line.sku_id else None,
+                       "location": (setup.location_by_id(line.location_id).code
+                                    if line.location_id else None)}
+                      for line in lines
+                      if (line.event_id, line.date, line.entity_id) == (event_id, date, entity)],
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Driver: batches, transactions, retries on concurrent-writer conflicts.
+# ---------------------------------------------------------------------------
+
+RETRIES_MAX = 5
+
+
+def _batches(items: Iterable[Parsed], size: int) -> Iterator[list[Parsed]]:
+    batch: list[Parsed] = []
+    hashes: dict[tuple[str, str], str] = {}
+    for parsed in items:
+        key = (parsed.source, parsed.ext_id)
+        previous = hashes.get(key)
+        if len(batch) >= size or (previous is not None and previous != parsed.content_hash):
+            yield batch
+            batch, hashes = [], {}
+        batch.append(parsed)
+        hashes[key] = parsed.content_hash
+    if batch:
+        yield batch
+
+
+def post_events(ws: Workspace, items: Iterable[Parsed], *, origin: str = "post",
+                dry_run: bool = False, retry: bool = False, keep_results: bool = False,
+                batch_size: int = limits.BATCH_EVENTS_MAX,
+                progress: Callable[[int], None] | None = None) -> PostSummary:
+    """Post parsed events; returns counts (and per-event results when asked)."""
+    ws.require()
+    summary = PostSummary()
+    started = time.perf_counter()
+    for items_batch in _batches(items, batch_size):
+        for attempt in range(RETRIES_MAX):
+            partial = PostSummary()
+            try:
+                with ws.write() as conn:
+                    batch = Batch(ws, conn, partial, retry=retry, dry_run=dry_run,
+                                  keep_results=keep_results, origin=origin)
+                    batch.run(items_batch)
+                    partial.recosts += batch.recost_count
+                    if dry_run:
+                        raise _Rollback
+                break
+            except _Rollback:
+                ws.forget_uncommitted()
+                break
+            except (IntegrityError, DBAPIError) as exc:
+                ws.forget_uncommitted()
+                if not _retryable(exc) or attempt == RETRIES_MAX - 1:
+                    raise
+            except BaseException:
+                ws.forget_uncommitted()
+                raise
+        _merge(summary, partial)
+        if progress is not None:
+            progress(len(items_batch))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _retryable(exc: Exception) -> bool:
+    """Another writer got there first (unique key, deadlock, serialization)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in ("40001", "40P01")
+
+
+def _merge(total: PostSummary, part: PostSummary) -> None:
+    total.posted += part.posted
+    total.duplicates += part.duplicates
+    total.exceptions += part.exceptions
+    total.recosts += part.recosts
+    total.by_code.update(part.by_code)
+    total.results.extend(part.results)
+    total.entries.extend(part.entries)
+
+
+def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed]:
+    """JSON lines -> parsed events; blank lines are skipped."""
+    for number, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            if not line.strip():
+                continue
+        elif not line.strip():
+            continue
+        yield parse_event(line, f"{name}line {number}: " if name else f"line {number}: ")

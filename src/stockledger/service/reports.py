@@ -1,0 +1,348 @@
+"""Read side: trial balance, valuation, journal, reconciliation, exceptions, periods.
+
+Every report takes an as-of date (business date, inclusive) and an entity.
+Amounts are summed in integer minor units by the database and formatted with
+the entity's currency decimals only at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+
+import orjson
+from sqlalchemy import Connection, and_, func, select
+
+from stockledger.adapters.db import schema as s
+from stockledger.adapters.db import store
+from stockledger.adapters.formats.requests import parse_event
+from stockledger.domain.events import from_ymd, ymd, ymd_text
+from stockledger.domain.money import format_money, format_qty
+from stockledger.domain.setup import Entity, Role, Setup
+from stockledger.service.ingest import PostSummary, post_events
+from stockledger.service.workspace import UserError, Workspace, actor_name
+
+
+def parse_date(text: str | None, what: str = "--as-of") -> int | None:
+    if text is None:
+        return None
+    try:
+        return ymd(dt.date.fromisoformat(text))
+    except ValueError:
+        raise UserError(f"{what} must be a date written YYYY-MM-DD, got {text!r}") from None
+
+
+def _entity(setup: Setup, code: str | None) -> Entity | None:
+    """The entity asked for; the only one by default; an error when ambiguous."""
+    if code is not None:
+        entity = setup.entities.get(code)
+        if entity is None:
+            raise UserError(f"unknown entity {code!r} (known: {', '.join(setup.entities)})")
+        return entity
+    if len(setup.entities) == 1:
+        return next(iter(setup.entities.values()))
+    currencies = {e.currency for e in setup.entities.values()}
+    if len(currencies) > 1:
+        raise UserError("the workspace has entities in several currencies: choose one with --entity")
+    return None
+
+
+def _exp(setup: Setup, entity: Entity | None) -> int:
+    if entity is not None:
+        return entity.exp
+    return next(iter(setup.entities.values())).exp
+
+
+def _as_of_text(conn: Connection, as_of: int | None) -> str | None:
+    if as_of is not None:
+        return ymd_text(as_of)
+    latest = conn.execute(select(func.max(s.journal_lines.c.date_ymd))).scalar()
+    return ymd_text(latest) if latest else None
+
+
+def _where(table: Any, as_of: int | None, entity: Entity | None) -> list[Any]:
+    clauses = []
+    if as_of is not None:
+        clauses.append(table.c.date_ymd <= as_of)
+    if entity is not None:
+        clauses.append(table.c.entity_id == entity.id)
+    return clauses
+
+
+# -- trial balance -----------------------------------------------------------------------
+
+def trial_balance(ws: Workspace, as_of: int | None = None, entity_code: str | None = None) -> dict[str, Any]:
+    ws.require()
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        entity = _entity(setup, entity_code)
+        exp = _exp(setup, entity)
+        jl = s.journal_lines
+        rows = conn.execute(select(jl.c.account_id, func.sum(jl.c.debit_minor),
+                                   func.sum(jl.c.credit_minor))
+                            .where(*_where(jl, as_of, entity)).group_by(jl.c.account_id)).all()
+        as_of_text = _as_of_text(conn, as_of)
+    accounts = []
+    total_debit = total_credit = 0
+    for account_id, debit, credit in rows:
+        account = setup.account_by_id(account_id)
+        debit, credit = int(debit or 0), int(credit or 0)
+        total_debit += debit
+        total_credit += credit
+        accounts.append({"code": account.code, "name": account.name,
+                         "debit": format_money(debit, exp), "credit": format_money(credit, exp),
+                         "balance": format_money(debit - credit, exp)})
+    accounts.sort(key=lambda a: a["code"])
+    return {"as_of": as_of_text, "entity": entity.code if entity else None, "accounts": accounts,
+            "total_debit": format_money(total_debit, exp),
+            "total_credit": format_money(total_credit, exp)}
+
+
+# -- valuation ------------------------------------------------------------------------------
+
+def valuation(ws: Workspace, as_of: int | None = None, entity_code: str | None = None) -> dict[str, Any]:
+    ws.require()
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        entity = _entity(setup, entity_code)
+        exp = _exp(setup, entity)
+        if as_of is None:
+            p = s.positions
+            rows = conn.execute(select(p.c.sku_id, p.c.location_id, p.c.qty_micro,
+                                       p.c.value_minor)).all()
+        else:
+            m = s.movements
+            rows = conn.execute(select(m.c.sku_id, m.c.location_id, func.sum(m.c.qty_micro),
+                                       func.sum(m.c.value_minor))
+                                .where(m.c.date_ymd <= as_of)
+                                .group_by(m.c.sku_id, m.c.location_id)).all()
+        as_of_text = _as_of_text(conn, as_of)
+    lines = []
+    total = 0
+    for sku_id, location_id, qty, value in rows:
+        location = setup.location_by_id(location_id)
+        if entity is not None and location.entity.id != entity.id:
+            continue
+        qty, value = int(qty or 0), int(value or 0)
+        if not qty and not value:
+            continue
+        total += value
+        lines.append({"sku": setup.product_by_id(sku_id).sku, "location": location.code,
+                      "qty": format_qty(qty), "value": format_money(value, exp)})
+    lines.sort(key=lambda line: (line["sku"], line["location"]))
+    return {"as_of": as_of_text, "entity": entity.code if entity else None, "lines": lines,
+            "total_value": format_money(total, exp)}
+
+
+# -- journal ---------------------------------------------------------------------------------
+
+def journal(ws: Workspace, *, event: str | None = None, source: str | None = None,
+            as_of: int | None = None, entity_code: str | None = None,
+            limit: int | None = None) -> list[dict[str, Any]]:
+    ws.require()
+    je, jl, ev = s.journal_entries, s.journal_lines, s.events
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        entity = _entity(setup, entity_code) if entity_code else None
+        query = select(je.c.id, je.c.date_ymd, je.c.kind, je.c.entity_id, ev.c.source,
+                       ev.c.ext_id, je.c.cause_event_id).join(ev, ev.c.id == je.c.event_id)
+        clauses = _where(je, as_of, entity)
+        if event is not None:
+            clauses.append(ev.c.ext_id == event)
+            clauses.append(ev.c.source == (source or "default"))
+        elif source is not None:
+            clauses.append(ev.c.source == source)
+        query = query.where(*clauses).order_by(je.c.date_ymd, je.c.id)
+        if limit:
+            query = query.limit(limit)
+        entries = conn.execute(query).all()
+        lines_by_entry: dict[int, list[Any]] = {}
+        for part in store.chunks([e.id for e in entries]):
+            for row in conn.execute(select(jl.c.entry_id, jl.c.account_id, jl.c.debit_minor,
+                                           jl.c.credit_minor, jl.c.sku_id, jl.c.location_id)
+                                    .where(jl.c.entry_id.in_(part)).order_by(jl.c.id)):
+                lines_by_entry.setdefault(row.entry_id, []).append(row)
+        causes = store.events_by_ids(conn, {e.cause_event_id for e in entries})
+    out = []
+    for entry in entries:
+        exp = setup.entity_by_id(entry.entity_id).exp
+        item = {
+            "entry": entry.id, "date": ymd_text(entry.date_ymd), "kind": entry.kind,
+            "event": {"source": entry.source, "id": entry.ext_id},
+            "lines": [{
+                "account": setup.account_by_id(line.account_id).code,
+                "debit": format_money(line.debit_minor, exp),
+                "credit": format_money(line.credit_minor, exp),
+                "sku": setup.product_by_id(line.sku_id).sku if line.sku_id else None,
+                "location": setup.location_by_id(line.location_id).code if line.location_id else None,
+            } for line in lines_by_entry.get(entry.id, [])],
+        }
+        if entry.kind != "post":
+            cause = causes.get(entry.cause_event_id)
+            if cause is not None:
+                item["caused_by"] = {"source": cause.source, "id": cause.ext_id}
+        out.append(item)
+    return out
+
+
+# -- reconciliation -----------------------------------------------------------------------------
+
+def inventory_accounts(setup: Setup, used: Iterable[int]) -> set[int]:
+    ids = set(used)
+    code = setup.roles.get(Role.INVENTORY)
+    if code in setup.accounts:
+        ids.add(setup.accounts[code].id)
+    for rule in setup.rules:
+        if rule.role is Role.INVENTORY and rule.account in setup.accounts:
+            ids.add(setup.accounts[rule.account].id)
+    return ids
+
+
+def reconcile(ws: Workspace, as_of: int | None = None, entity_code: str | None = None) -> dict[str, Any]:
+    """Subledger value (movements) against GL balance, per inventory account."""
+    ws.require()
+    m, jl = s.movements, s.journal_lines
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        entity = _entity(setup, entity_code)
+        exp = _exp(setup, entity)
+        sub = {r[0]: int(r[1] or 0) for r in conn.execute(
+            select(m.c.account_id, func.sum(m.c.value_minor))
+            .where(*_where(m, as_of, entity)).group_by(m.c.account_id))}
+        accounts = inventory_accounts(setup, sub)
+        gl = {r[0]: int(r[1] or 0) for r in conn.execute(
+            select(jl.c.account_id, func.sum(jl.c.debit_minor - jl.c.credit_minor))
+            .where(jl.c.account_id.in_(sorted(accounts)), *_where(jl, as_of, entity))
+            .group_by(jl.c.account_id))}
+        as_of_text = _as_of_text(conn, as_of)
+    rows = []
+    for account_id in sorted(accounts, key=lambda a: setup.account_by_id(a).code):
+        sub_value, gl_value = sub.get(account_id, 0), gl.get(account_id, 0)
+        rows.append({"account": setup.account_by_id(account_id).code,
+                     "subledger": format_money(sub_value, exp), "gl": format_money(gl_value, exp),
+                     "difference": format_money(sub_value - gl_value, exp)})
+    balanced = all(r["difference"] == format_money(0, exp) for r in rows)
+    return {"as_of": as_of_text, "entity": entity.code if entity else None,
+            "status": "balanced" if balanced else "differences", "accounts": rows}
+
+
+# -- exceptions -----------------------------------------------------------------------------------
+
+def exceptions_list(ws: Workspace) -> list[dict[str, Any]]:
+    ws.require()
+    t = s.exceptions
+    with ws.read() as conn:
+        rows = conn.execute(select(t.c.source, t.c.ext_id, t.c.code, t.c.message, t.c.attempts)
+                            .order_by(t.c.id)).all()
+    return [{"source": r.source, "id": r.ext_id, "code": r.code, "message": r.message}
+            for r in rows]
+
+
+def exceptions_retry(ws: Workspace, ids: list[str] | None = None, source: str | None = None,
+                     keep_results: bool = True) -> PostSummary:
+    """Post the queued events again, oldest first (after a fix)."""
+    ws.require()
+    t = s.exceptions
+    with ws.read() as conn:
+        query = select(t.c.source, t.c.ext_id, t.c.payload).order_by(t.c.id)
+        if ids:
+            query = query.where(t.c.ext_id.in_(ids), t.c.source == (source or "default"))
+        rows = conn.execute(query).all()
+    if ids:
+        missing = set(ids) - {r.ext_id for r in rows}
+        if missing:
+            raise UserError(f"not in the exception queue: {', '.join(sorted(missing))}")
+    items = []
+    for row in rows:
+        parsed = parse_event(row.payload)
+        if parsed.request is None and parsed.ext_id != row.ext_id:
+            # unparseable input keeps the key it was queued under
+            parsed = type(parsed)(row.source, row.ext_id, None, None, parsed.payload,
+                                  parsed.content_hash, parsed.error, None)
+        items.append(parsed)
+    return post_events(ws, items, origin="exceptions retry", retry=True,
+                       keep_results=keep_results)
+
+
+def exceptions_discard(ws: Workspace, ext_id: str, reason: str, source: str | None = None) -> None:
+    if not reason.strip():
+        raise UserError("--reason is required: say why the event is dropped")
+    ws.require()
+    t = s.exceptions
+    source = source or "default"
+    with ws.write() as conn:
+        row = conn.execute(select(t).where(and_(t.c.source == source, t.c.ext_id == ext_id))).first()
+        if row is None:
+            raise UserError(f"{source}/{ext_id} is not in the exception queue")
+        conn.execute(s.exception_log.insert(), [{
+            "source": source, "ext_id": ext_id, "action": "discarded", "code": row.code,
+            "reason": reason, "actor": actor_name(), "at": store.now_text(),
+            "payload": row.payload}])
+        conn.execute(t.delete().where(t.c.id == row.id))
+
+
+# -- periods ----------------------------------------------------------------------------------------
+
+def period_close(ws: Workspace, entity_code: str, through: int) -> None:
+    _set_period(ws, entity_code, through, "close", "closed")
+
+
+def period_reopen(ws: Workspace, entity_code: str, through: int, reason: str) -> None:
+    if not reason.strip():
+        raise UserError("--reason is required to reopen a period")
+    _set_period(ws, entity_code, through, "reopen", reason)
+
+
+def _set_period(ws: Workspace, entity_code: str, through: int, action: str, reason: str) -> None:
+    """After `close` or `reopen`, the entity is closed through `through`."""
+    ws.require()
+    p = s.periods
+    with ws.write() as conn:
+        setup = ws.setup(conn)
+        entity = setup.entities.get(entity_code)
+        if entity is None:
+            raise UserError(f"unknown entity {entity_code!r}")
+        current = store.closed_periods(conn).get(entity.id)
+        if action == "close" and current is not None and through <= current:
+            raise UserError(f"{entity_code} is already closed through {ymd_text(current)}")
+        if action == "reopen":
+            if current is None or through >= current:
+                raise UserError(f"{entity_code} is not closed after {ymd_text(through)} "
+                                f"(closed through {ymd_text(current) if current else 'nothing'})")
+        if current is None:
+            conn.execute(p.insert(), [{"entity_id": entity.id, "closed_through_ymd": through}])
+        else:
+            conn.execute(p.update().where(p.c.entity_id == entity.id)
+                         .values(closed_through_ymd=through))
+        conn.execute(s.period_log.insert(), [{
+            "entity_id": entity.id, "action": action, "through_ymd": through, "reason": reason,
+            "actor": actor_name(), "at": store.now_text()}])
+
+
+def period_list(ws: Workspace) -> dict[str, Any]:
+    ws.require()
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        closed = store.closed_periods(conn)
+        log = conn.execute(select(s.period_log).order_by(s.period_log.c.id)).all()
+    return {
+        "entities": [{"entity": e.code, "closed_through": ymd_text(closed[e.id]) if e.id in closed
+                      else None} for e in setup.entities.values()],
+        "history": [{"entity": setup.entity_by_id(r.entity_id).code, "action": r.action,
+                     "through": ymd_text(r.through_ymd), "reason": r.reason, "actor": r.actor,
+                     "at": r.at} for r in log],
+    }
+
+
+def sources_report(ws: Workspace) -> list[dict[str, Any]]:
+    ws.require()
+    with ws.read() as conn:
+        rows = conn.execute(select(s.sources).order_by(s.sources.c.source)).all()
+    return [{"source": r.source, "events_posted": r.events_posted, "duplicates": r.duplicates,
+             "conflicts": r.conflicts, "exceptions": r.exceptions, "last_seq": r.last_seq,
+             "gaps": [list(g) for g in orjson.loads(r.gaps)]} for r in rows]
+
+
+__all__ = ["trial_balance", "valuation", "journal", "reconcile", "exceptions_list",
+           "exceptions_retry", "exceptions_discard", "period_close", "period_reopen",
+           "period_list", "parse_date", "from_ymd", "sources_report"]
