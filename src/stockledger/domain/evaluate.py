@@ -18,9 +18,8 @@ SPEC 10 error order holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.events import Event, EventKind, Line, Part
@@ -45,8 +44,7 @@ class Op(IntEnum):
     COUNT = 4  # set the quantity to param_qty; the variance is an IN or an OUT
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(NamedTuple):
     """A subledger movement. `event_id` is the event it belongs to; `producer_id`
     the event whose evaluation computed it (another event for a settlement)."""
 
@@ -68,8 +66,7 @@ class Move:
     param_value: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class GLLine:
+class GLLine(NamedTuple):
     """A journal line; amount > 0 is a debit. `op_no` is None for fixed amounts
     (AP, revenue...) that no replay can change."""
 
@@ -82,6 +79,9 @@ class GLLine:
     sku_id: int | None
     location_id: int | None
     op_no: int | None
+
+
+_IN, _OUT = Op.IN, Op.OUT
 
 
 class Context(Protocol):
@@ -118,7 +118,12 @@ class Emitter:
         return state
 
     def stock(self, product: Product, location_id: int) -> StockState:
-        return self._touch(self.ctx.stock(product, location_id))
+        state = self.ctx.stock(product, location_id)
+        saved = self._saved
+        key = id(state)
+        if key not in saved:
+            saved[key] = (state, state.snapshot())
+        return state
 
     def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool:
         return self._touch(self.ctx.receipt_pool(receipt, line_index))
@@ -161,14 +166,18 @@ class Emitter:
             state.add_shortfall(Shortfall(self.event_id, op_no, short, short_value, account_id,
                                           counter_id, entity_id, lot))
             value += short_value
-        if self.date > state.last_date:
-            state.last_date = self.date
-        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
-                               location_id, entity_id, account_id, counter_id, Op.OUT, -qty,
-                               -value, prefer, lot))
-        if gl:
-            self.line(account_id, -value, entity_id, product.id, location_id, op_no)
-            self.line(counter_id, value, entity_id, product.id, location_id, op_no)
+        event_id, date, sku = self.event_id, self.date, product.id
+        if date > state.last_date:
+            state.last_date = date
+        self.moves.append(Move(event_id, op_no, event_id, date, sku, location_id, entity_id,
+                               account_id, counter_id, _OUT, -qty, -value, prefer, lot))
+        if gl and value:
+            append = self.lines.append
+            append(GLLine(event_id, event_id, date, entity_id, account_id, -value, sku,
+                          location_id, op_no))
+            if counter_id is not None:
+                append(GLLine(event_id, event_id, date, entity_id, counter_id, value, sku,
+                              location_id, op_no))
         return value
 
     def inflow(self, op_no: int, product: Product, location_id: int, qty: int, value: int | None,
@@ -178,16 +187,21 @@ class Emitter:
         state = self.stock(product, location_id)
         if value is None:
             value = state.current_cost().value_of(qty)
-        settlements = state.add(qty, value, pack_origin(self.event_id, op_no), self.date, lot)
-        if self.date > state.last_date:
-            state.last_date = self.date
-        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
-                               location_id, entity_id, account_id, counter_id, Op.IN, qty,
-                               value, None, lot))
-        if gl:
-            self.line(account_id, value, entity_id, product.id, location_id, op_no)
-            self.line(counter_id, -value, entity_id, product.id, location_id, op_no)
-        self._settle(settlements, product.id, location_id)
+        event_id, date, sku = self.event_id, self.date, product.id
+        settlements = state.add(qty, value, pack_origin(event_id, op_no), date, lot)
+        if date > state.last_date:
+            state.last_date = date
+        self.moves.append(Move(event_id, op_no, event_id, date, sku, location_id, entity_id,
+                               account_id, counter_id, _IN, qty, value, None, lot))
+        if gl and value:
+            append = self.lines.append
+            append(GLLine(event_id, event_id, date, entity_id, account_id, value, sku,
+                          location_id, op_no))
+            if counter_id is not None:
+                append(GLLine(event_id, event_id, date, entity_id, counter_id, -value, sku,
+                              location_id, op_no))
+        if settlements:
+            self._settle(settlements, sku, location_id)
         return value
 
     def _settle(self, settlements: list[Settlement], sku_id: int, location_id: int) -> None:
@@ -565,6 +579,15 @@ def net_lines(lines: list[GLLine]) -> list[GLLine]:
 
 def check_balanced(lines: list[GLLine]) -> None:
     """Every entry (event, date, entity) balances: checked again before any write."""
+    if lines:
+        first = lines[0]
+        key = (first.event_id, first.producer_id, first.date, first.entity_id)
+        if all((line.event_id, line.producer_id, line.date, line.entity_id) == key
+               for line in lines):
+            total = sum(line.amount for line in lines)
+            if total:
+                raise InvariantViolation(f"unbalanced entry {key}: off by {total} minor units")
+            return
     totals: dict[tuple[int, int, int, int], int] = {}
     for line in lines:
         key = (line.event_id, line.producer_id, line.date, line.entity_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from stockledger.domain.setup import Entity, Location, Product, Role
 
@@ -74,8 +74,7 @@ def ymd_text(value: int) -> str:
 Accounts = Mapping[Role, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """What one line moves of one stocked product: the item itself, or one
     component of a bundle. `slot` numbers it within its line."""
 
@@ -85,8 +84,7 @@ class Part:
     accounts: Accounts
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     index: int
     product: Product  # as sent (a bundle stays a bundle here)
     qty: int  # base micro-units, signed as sent
@@ -97,8 +95,7 @@ class Line:
     ref_index: int | None = None  # the referenced event's line, for documents
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     id: int  # arrival sequence, also the stored event id
     source: str
     ext_id: str

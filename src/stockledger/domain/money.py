@@ -138,10 +138,18 @@ def parse_money(text: str, exp: int = 2) -> int:
 
 def decimal_text(value: Decimal) -> str:
     """Canonical text of a decimal: no exponent, no trailing zeros ("5.00" -> "5")."""
+    text = str(value)
+    if "E" not in text and "e" not in text:
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if text in ("-0", "0", ""):
+            return "0"
+        if text.startswith("-0") and "." not in text:
+            return "0"
+        return text
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 class UnitCost:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from stockledger import limits
-from stockledger.domain.errors import ErrorCode, Rejection
+from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.events import (
     REF_KINDS,
     REF_REQUIRED,
@@ -74,6 +74,8 @@ RefFinder = Callable[[str, str], RefLookup]
 def _invalid(message: str) -> Rejection:
     return Rejection(ErrorCode.INVALID_EVENT, message)
 
+
+_KINDS = {kind.value: kind for kind in EventKind}
 
 POSITIVE_QTY = {
     EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.TRANSFER, EventKind.PURCHASE_RETURN,
@@ -154,9 +156,8 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
 
     Returns the event and the deferred UNMAPPED_ACCOUNT rejection (or None).
     """
-    try:
-        kind = EventKind(req.type)
-    except ValueError:
+    kind = _KINDS.get(req.type)
+    if kind is None:
         kinds = ", ".join(k.value for k in EventKind)
         raise _invalid(f"unknown type {req.type!r} (expected one of: {kinds})") from None
     if kind not in SUPPORTED_KINDS:
@@ -167,7 +168,10 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
     if kind is EventKind.REVERSAL:
         return _resolve_reversal(req, event_id, date, setup, find_ref), None
 
-    raw_lines = req.line_inputs()
+    try:
+        raw_lines = req.line_inputs()
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
     _check_structure(kind, req, raw_lines)
 
     # -- locations ------------------------------------------------------------
@@ -183,33 +187,40 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
     elif req.location is not None:
         location = _location(setup, req.location, "location")
 
-    # -- products and UOMs ------------------------------------------------------
+    # -- products, UOMs, lots: one pass, the first problem of each class kept ----
     products: list[Product] = []
+    factors: list[Decimal] = []
+    unknown_sku = unknown_uom = lot_missing = None
+    check_lots = kind not in (EventKind.VENDOR_BILL, EventKind.CUSTOMER_INVOICE)
+    needs_lot = setup.lot_products
+    several = len(raw_lines) > 1
     for n, raw in enumerate(raw_lines):
         product = setup.product(raw.sku)  # type: ignore[arg-type]
         if product is None:
-            raise Rejection(ErrorCode.UNKNOWN_SKU,
-                            f"unknown SKU {raw.sku!r}" + (f" on line {n + 1}" if len(raw_lines) > 1 else ""))
+            if unknown_sku is None:
+                unknown_sku = Rejection(ErrorCode.UNKNOWN_SKU, f"unknown SKU {raw.sku!r}"
+                                        + (f" on line {n + 1}" if several else ""))
+            continue
         products.append(product)
-    factors: list[Decimal] = []
-    for raw, product in zip(raw_lines, products):
-        uom = raw.uom or product.uom.code
-        factor = setup.uom_factor(uom, product)
-        if factor is None:
-            if uom not in setup.uoms:
-                raise Rejection(ErrorCode.UNKNOWN_UOM, f"unknown UOM {uom!r} for {product.sku}")
-            raise Rejection(ErrorCode.UNKNOWN_UOM, f"UOM {uom!r} does not convert to "
-                            f"{product.sku}'s base unit {product.base_uom}")
+        if raw.uom is None:
+            factor = product.uom.factor
+        else:
+            factor = setup.uom_factor(raw.uom, product)
+            if factor is None:
+                if unknown_uom is None:
+                    unknown_uom = Rejection(
+                        ErrorCode.UNKNOWN_UOM, f"unknown UOM {raw.uom!r} for {product.sku}"
+                        if raw.uom not in setup.uoms else f"UOM {raw.uom!r} does not convert "
+                        f"to {product.sku}'s base unit {product.base_uom}")
+                continue
         factors.append(factor)
-
-    # -- lots -----------------------------------------------------------------
-    if kind not in (EventKind.VENDOR_BILL, EventKind.CUSTOMER_INVOICE):
-        for raw, product in zip(raw_lines, products):
-            stocked = [product] if product.kind is not ProductKind.BUNDLE else \
-                [setup.products[c.sku] for c in product.components]
-            if not raw.lot and any(p.method is Method.SPECIFIC for p in stocked):
-                raise Rejection(ErrorCode.LOT_REQUIRED,
-                                f"{product.sku} is valued by specific lot: each line needs a lot")
+        if check_lots and not raw.lot and product.id in needs_lot and lot_missing is None:
+            lot_missing = Rejection(ErrorCode.LOT_REQUIRED, f"{product.sku} is valued by "
+                                    f"specific lot: each line needs a lot")
+    first = unknown_sku or unknown_uom or lot_missing
+    if first is not None:
+        unknown_sku = unknown_uom = lot_missing = None
+        raise Rejection(first.code, first.message)
 
     # -- references -----------------------------------------------------------
     ref: Event | None = None
@@ -230,49 +241,49 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
         "cycle_count" if kind is EventKind.CYCLE_COUNT else None)
     entity = location.entity
     lines: list[Line] = []
-    to_accounts: list[dict[Role, int]] = []
+    to_accounts: list[Accounts] = []
+    invoice = kind is EventKind.CUSTOMER_INVOICE
+    memo = setup.memo
+    to_id = to_location.id if to_location is not None else None
+    amount_max = limits.AMOUNT_UNITS_MAX * 10**entity.exp
     for n, (raw, product, factor) in enumerate(zip(raw_lines, products, factors)):
         qty_sent: Decimal = raw.qty  # type: ignore[assignment]
+        qty_base = qty_sent if factor == 1 else qty_sent * factor
         try:
-            qty = qty_to_micro(qty_sent * factor)
+            qty = qty_to_micro(qty_base)
         except ValueError as exc:
             raise _invalid(str(exc)) from None
-        if abs(qty_sent * factor) > limits.QTY_UNITS_MAX:
+        if abs(qty_base) > limits.QTY_UNITS_MAX:
             raise _invalid(f"quantity {qty_sent} is out of range")
-        price = raw.unit_price if kind is EventKind.CUSTOMER_INVOICE else raw.unit_cost
+        price = raw.unit_price if invoice else raw.unit_cost
         amount = None
         if price is not None:
             amount = amount_minor(qty_sent, price, entity.exp)
-            if abs(amount) > limits.AMOUNT_UNITS_MAX * 10**entity.exp:
+            if abs(amount) > amount_max:
                 raise _invalid(f"line amount {qty_sent} x {price} is out of range")
-        ref_index = None
-        if ref is not None:
-            ref_index = _ref_line(ref, product, kind)
-        if product.kind is ProductKind.BUNDLE and kind not in (
-                EventKind.SHIPMENT, EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN):
-            raise _invalid(f"{product.sku} is a bundle: bundles are shipped, invoiced and "
-                           f"returned, never received, moved or counted")
-        own_roles = (Role.AR, Role.REVENUE) if kind is EventKind.CUSTOMER_INVOICE else ()
-        line_accounts = _accounts(setup, own_roles, location, product.category.code, reason,
-                                  missing) if own_roles else {}
-        parts = []
-        stocked = ([(c, setup.products[c.sku]) for c in product.components]
-                   if product.kind is ProductKind.BUNDLE else [(None, product)])
-        for slot, (component, part_product) in enumerate(stocked):
-            part_qty = abs(qty)
-            if component is not None:
+        ref_index = _ref_line(ref, product, kind) if ref is not None else None
+        plan = memo.get((kind, product.id, location.id, to_id, reason))
+        if plan is None:
+            plan = _line_plan(setup, kind, product, location, to_location, reason)
+        line_accounts, components, line_to_accounts, lacking = plan
+        if lacking:
+            missing.extend(m for m in lacking if m not in missing)
+        if len(components) == 1 and components[0][2] is None:
+            slot, part_product, _, part_accounts = components[0]
+            parts: tuple[Part, ...] = (Part(slot, part_product, abs(qty), part_accounts),)
+        else:
+            built = []
+            for slot, part_product, per_unit, part_accounts in components:
                 try:
-                    part_qty = qty_to_micro(abs(qty_sent * factor) * component.qty)
+                    part_qty = qty_to_micro(abs(qty_base) * per_unit)
                 except ValueError:
-                    raise _invalid(f"component {component.sku} quantity has more than 6 "
+                    raise _invalid(f"component {part_product.sku} quantity has more than 6 "
                                    f"decimal places") from None
-            part_accounts = _accounts(setup, roles_for(kind, part_product), location,
-                                      part_product.category.code, reason, missing)
-            parts.append(Part(slot, part_product, part_qty, part_accounts))
-        if to_location is not None:
-            to_accounts.append(_accounts(setup, (Role.INVENTORY,), to_location,
-                                         product.category.code, None, missing))
-        lines.append(Line(n, product, qty, amount, raw.lot or None, line_accounts, tuple(parts),
+                built.append(Part(slot, part_product, part_qty, part_accounts))
+            parts = tuple(built)
+        if line_to_accounts is not None:
+            to_accounts.append(line_to_accounts)
+        lines.append(Line(n, product, qty, amount, raw.lot or None, line_accounts, parts,
                           ref_index))
 
     event = Event(
@@ -285,6 +296,39 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
         unmapped = Rejection(ErrorCode.UNMAPPED_ACCOUNT, "no account mapped for role "
                              + "; ".join(missing))
     return event, unmapped
+
+
+def _line_plan(setup: Setup, kind: EventKind, product: Product, location: Location,
+               to_location: Location | None, reason: str | None) -> tuple:
+    """Accounts and parts of a line, memoised per (kind, product, location, reason):
+    (line accounts, [(slot, product, qty per unit or None, accounts)], destination
+    accounts or None, unmapped roles)."""
+    key = (kind, product.id, location.id, to_location.id if to_location else None, reason)
+    plan = setup.memo.get(key)
+    if plan is not None:
+        return plan
+    if product.kind is ProductKind.BUNDLE and kind not in (
+            EventKind.SHIPMENT, EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN):
+        raise _invalid(f"{product.sku} is a bundle: bundles are shipped, invoiced and "
+                       f"returned, never received, moved or counted")
+    missing: list[str] = []
+    own_roles = (Role.AR, Role.REVENUE) if kind is EventKind.CUSTOMER_INVOICE else ()
+    line_accounts = _accounts(setup, own_roles, location, product.category.code, reason,
+                              missing) if own_roles else {}
+    components = []
+    stocked = ([(c.qty, setup.products[c.sku]) for c in product.components]
+               if product.kind is ProductKind.BUNDLE else [(None, product)])
+    for slot, (per_unit, part_product) in enumerate(stocked):
+        components.append((slot, part_product, per_unit,
+                           _accounts(setup, roles_for(kind, part_product), location,
+                                     part_product.category.code, reason, missing)))
+    to_accounts = None
+    if to_location is not None:
+        to_accounts = _accounts(setup, (Role.INVENTORY,), to_location, product.category.code,
+                                None, missing)
+    plan = (line_accounts, tuple(components), to_accounts, tuple(missing))
+    setup.memo[key] = plan
+    return plan
 
 
 def _location(setup: Setup, code: str | None, field: str) -> Location:
@@ -313,30 +357,47 @@ def _check_structure(kind: EventKind, req: EventInput, raw_lines: Sequence[LineI
         raise _invalid(f"a {kind.value} needs ref (the id of the event it belongs to)")
     if kind is EventKind.ADJUSTMENT and not req.reason:
         raise _invalid("an adjustment needs a reason")
+    positive = kind in POSITIVE_QTY
+    nonzero = kind in NONZERO_QTY
+    cost_required = kind in COST_REQUIRED
+    invoice = kind is EventKind.CUSTOMER_INVOICE
+    qty_max, price_max = limits.QTY_UNITS_MAX, limits.UNIT_PRICE_MAX
     for n, raw in enumerate(raw_lines, 1):
-        where = f"line {n}: " if len(raw_lines) > 1 else ""
-        if not raw.sku:
-            raise _invalid(f"{where}sku is required")
-        if raw.qty is None:
-            raise _invalid(f"{where}qty is required")
-        _decimal_ok(raw.qty, f"{where}qty", limits.QTY_UNITS_MAX)
-        _decimal_ok(raw.unit_cost, f"{where}unit_cost", limits.UNIT_PRICE_MAX)
-        _decimal_ok(raw.unit_price, f"{where}unit_price", limits.UNIT_PRICE_MAX)
-        qty = raw.qty
-        if kind in POSITIVE_QTY and qty <= 0:
-            raise _invalid(f"{where}qty must be positive for a {kind.value}")
-        if kind in NONZERO_QTY and qty == 0:
-            raise _invalid(f"{where}qty must not be zero for a {kind.value}")
-        if kind is EventKind.CYCLE_COUNT and qty < 0:
-            raise _invalid(f"{where}a counted quantity cannot be negative")
-        for name in ("unit_cost", "unit_price"):
-            value = getattr(raw, name)
-            if value is not None and value < 0:
-                raise _invalid(f"{where}{name} must not be negative")
-        if kind in COST_REQUIRED and raw.unit_cost is None:
-            raise _invalid(f"{where}unit_cost is required for a {kind.value}")
-        if kind is EventKind.CUSTOMER_INVOICE and raw.unit_price is None:
-            raise _invalid(f"{where}unit_price is required for a customer_invoice")
+        qty, cost, price = raw.qty, raw.unit_cost, raw.unit_price
+        if not raw.sku or qty is None or (positive and qty <= 0) or (nonzero and qty == 0) \
+                or (qty < 0 and kind is EventKind.CYCLE_COUNT) or not -qty_max <= qty <= qty_max \
+                or (cost is not None and not 0 <= cost <= price_max) \
+                or (price is not None and not 0 <= price <= price_max) \
+                or (cost_required and cost is None) or (invoice and price is None):
+            _line_problem(kind, n if len(raw_lines) > 1 else None, raw)
+
+
+def _line_problem(kind: EventKind, n: int | None, raw: LineInput) -> None:
+    """Raise the INVALID_EVENT that explains what is wrong with one line."""
+    where = f"line {n}: " if n is not None else ""
+    if not raw.sku:
+        raise _invalid(f"{where}sku is required")
+    if raw.qty is None:
+        raise _invalid(f"{where}qty is required")
+    _decimal_ok(raw.qty, f"{where}qty", limits.QTY_UNITS_MAX)
+    _decimal_ok(raw.unit_cost, f"{where}unit_cost", limits.UNIT_PRICE_MAX)
+    _decimal_ok(raw.unit_price, f"{where}unit_price", limits.UNIT_PRICE_MAX)
+    qty = raw.qty
+    if kind in POSITIVE_QTY and qty <= 0:
+        raise _invalid(f"{where}qty must be positive for a {kind.value}")
+    if kind in NONZERO_QTY and qty == 0:
+        raise _invalid(f"{where}qty must not be zero for a {kind.value}")
+    if kind is EventKind.CYCLE_COUNT and qty < 0:
+        raise _invalid(f"{where}a counted quantity cannot be negative")
+    for name in ("unit_cost", "unit_price"):
+        value = getattr(raw, name)
+        if value is not None and value < 0:
+            raise _invalid(f"{where}{name} must not be negative")
+    if kind in COST_REQUIRED and raw.unit_cost is None:
+        raise _invalid(f"{where}unit_cost is required for a {kind.value}")
+    if kind is EventKind.CUSTOMER_INVOICE and raw.unit_price is None:
+        raise _invalid(f"{where}unit_price is required for a customer_invoice")
+    raise InvariantViolation("a line was flagged invalid without a reason")
 
 
 def _resolve_ref(req: EventInput, kind: EventKind, date: int, find_ref: RefFinder) -> Event:
@@ -370,7 +431,11 @@ def _resolve_reversal(req: EventInput, event_id: int, date: int, setup: Setup,
                       find_ref: RefFinder) -> Reversal:
     if req.ref is None:
         raise _invalid("a reversal needs ref (the id of the event it reverses)")
-    if req.line_inputs():
+    try:
+        has_lines = bool(req.line_inputs())
+    except ValueError:
+        has_lines = True
+    if has_lines:
         raise _invalid("a reversal has no lines: it reverses the event named by ref")
     source = req.ref_source or req.source
     found = find_ref(source, req.ref)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 Gap = tuple[int, int]  # inclusive range of missing seqs
+GAPS_KEPT_MAX = 1000  # only the latest ranges are kept beyond this
 
 
 def record_seqs(gaps: list[Gap], last_seq: int | None, seqs: Iterable[int]) -> tuple[list[Gap], int | None]:
@@ -30,6 +31,8 @@ def record_seqs(gaps: list[Gap], last_seq: int | None, seqs: Iterable[int]) -> t
                 pieces += [(seq + 1, high)] if seq < high else []
                 gaps[i:i + 1] = pieces
                 break
+    if len(gaps) > GAPS_KEPT_MAX:
+        gaps = gaps[-GAPS_KEPT_MAX:]
     return gaps, last_seq
 
 

@@ -182,6 +182,7 @@ class Setup:
     locations: Mapping[str, Location]
     policies: Policies
     memo: dict = field(default_factory=dict, repr=False)  # resolution caches, per version
+    lot_products: frozenset[int] = field(default=frozenset(), repr=False)  # need a lot per line
     _exact: dict[str, str] = field(default_factory=dict, repr=False)
     _normalized: dict[str, str] = field(default_factory=dict, repr=False)
     _account_cache: dict[tuple, Account | None] = field(default_factory=dict, repr=False)
@@ -200,6 +201,10 @@ class Setup:
         for product in self.products.values():
             for name in (product.sku, *product.aliases):
                 self._normalized.setdefault(normalize_sku(name), product.sku)
+        self.lot_products = frozenset(
+            p.id for p in self.products.values()
+            if p.method is Method.SPECIFIC or (p.kind is ProductKind.BUNDLE and any(
+                self.products[c.sku].method is Method.SPECIFIC for c in p.components)))
         self._accounts_by_id.update({a.id: a for a in self.accounts.values()})
         self._locations_by_id.update({loc.id: loc for loc in self.locations.values()})
         self._entities_by_id.update({e.id: e for e in self.entities.values()})

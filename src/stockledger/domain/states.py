@@ -70,11 +70,12 @@ LAYERED = frozenset({Method.FIFO, Method.LIFO, Method.SPECIFIC})
 class StockState:
     """Cost layers (or one pool) plus open shortfalls for a SKU at a location."""
 
-    __slots__ = ("method", "layers", "qty", "value", "shortfalls", "last_in", "standard",
-                 "last_date")
+    __slots__ = ("method", "layered", "layers", "qty", "value", "shortfalls", "last_in",
+                 "standard", "last_date")
 
     def __init__(self, method: Method, standard: UnitCost | None = None) -> None:
         self.method = method
+        self.layered = method in LAYERED
         self.layers: deque[Layer] = deque()
         self.qty = 0  # on hand, >= 0
         self.value = 0  # value of what is on hand
@@ -84,10 +85,6 @@ class StockState:
         self.last_date = 0  # latest date_ymd of any movement applied
 
     # -- reading -------------------------------------------------------------
-    @property
-    def layered(self) -> bool:
-        return self.method in LAYERED
-
     @property
     def qty_total(self) -> int:
         """On hand less shortfalls: negative while stock is owed."""

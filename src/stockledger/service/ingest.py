@@ -18,8 +18,10 @@ and finally writes all rows with one INSERT per table.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -57,6 +59,8 @@ from stockledger.domain.sequences import record_seqs
 from stockledger.domain.setup import CogsOn, Product, Setup
 from stockledger.domain.states import StockState
 from stockledger.service.workspace import CachedPosition, Workspace, actor_name
+
+REFERABLE = frozenset({EventKind.RECEIPT, EventKind.SHIPMENT})  # what documents refer to
 
 ENTRY_COLUMNS = ("id", "event_id", "kind", "entity_id", "date_ymd", "cause_event_id",
                  "producer_event_id")
@@ -106,20 +110,21 @@ class _Rollback(Exception):
 class IdBlock:
     """Primary keys handed out in blocks (one query per block, not per row)."""
 
-    def __init__(self, conn: Connection, table: Any, block: int = 1024) -> None:
+    def __init__(self, conn: Callable[[], Connection], table: Any, block: int = 1024) -> None:
         self.conn, self.table, self.block = conn, table, block
         self.free: list[int] = []
+        self.next: int | None = None  # SQLite: we hold the write lock, count on from max(id)
 
     def take(self, count: int = 1) -> list[int]:
+        if self.next is not None:
+            start, self.next = self.next, self.next + count
+            return list(range(start, start + count))
+        conn = self.conn()
+        if not store.is_postgres(conn):
+            self.next = store.allocate_ids(conn, self.table, 1)[0]
+            return self.take(count)
         while len(self.free) < count:
-            if store.is_postgres(self.conn):
-                self.free.extend(store.allocate_ids(self.conn, self.table,
-                                                    max(self.block, count)))
-            else:
-                start = self.free[-1] + 1 if self.free else None
-                if start is None:
-                    start = store.allocate_ids(self.conn, self.table, 1)[0]
-                self.free.extend(range(start, start + max(self.block, count)))
+            self.free.extend(store.allocate_ids(conn, self.table, max(self.block, count)))
         taken, self.free = self.free[:count], self.free[count:]
         return taken
 
@@ -135,8 +140,12 @@ class StoredEvents:
     """Resolves stored events (with the setup version they were posted under),
     memoised in the workspace: a stored event never changes."""
 
-    def __init__(self, ws: Workspace, conn: Connection) -> None:
-        self.ws, self.conn = ws, conn
+    def __init__(self, ws: Workspace, conn: Callable[[], Connection]) -> None:
+        self.ws, self._conn = ws, conn
+
+    @property
+    def conn(self) -> Connection:
+        return self._conn()
 
     def get(self, event_id: int) -> Event | Reversal:
         event = self.ws.events.get(event_id)
@@ -238,10 +247,10 @@ class Batch:
         self.retry, self.dry_run, self.keep_results = retry, dry_run, keep_results
         self.setup: Setup = ws.setup(conn)
         self.allow_negative = self.setup.policies.allow_negative
-        self.stored = StoredEvents(ws, conn)
+        self.stored = StoredEvents(ws, lambda: conn)
         self.closed = store.closed_periods(conn)
-        self.event_ids = IdBlock(conn, s.events)
-        self.entry_ids = IdBlock(conn, s.journal_entries)
+        self.event_ids = IdBlock(lambda: conn, s.events)
+        self.entry_ids = IdBlock(lambda: conn, s.journal_entries)
         self.batch_id = store.allocate_ids(conn, s.batches, 1)[0]
         conn.execute(s.batches.insert(), [{"id": self.batch_id, "committed_at": store.now_text(),
                                            "actor": actor_name(), "origin": origin}])
@@ -269,6 +278,7 @@ class Batch:
         self.db_refs: dict[tuple[str, str], Any] = {}
         self.db_reversed: set[int] = set()
         self.recost_count = 0
+        self.seen_keys: set[tuple[str, str]] = set()
 
     # -- results -----------------------------------------------------------------------
     def _result(self, parsed: Parsed, status: str, code: str | None = None,
@@ -293,6 +303,10 @@ class Batch:
             summary.results.append(ItemResult(parsed.source, parsed.ext_id, status, code, message))
 
     def _fail(self, parsed: Parsed, rejection: Rejection, event_id: int | None = None) -> None:
+        # A raised Rejection kept in a local (cand.unmapped, a closed-period check)
+        # forms a cycle exception -> traceback -> frame -> batch; cut it here so a
+        # rejected event never keeps a whole batch alive until a full GC.
+        rejection.__traceback__ = None
         if event_id is not None:
             self.failed_ids.add(event_id)
         key = (parsed.source, parsed.ext_id)
@@ -302,23 +316,29 @@ class Batch:
         self._result(parsed, "exception", rejection.code.value, rejection.message)
 
     # -- the batch -----------------------------------------------------------------------
+    # -- the batch -----------------------------------------------------------------------
     def run(self, items: list[Parsed]) -> None:
-        candidates = self._sort_out(items)
-        self._resolve_all(candidates)
-        self._prefetch(candidates)
-        for cand in candidates:
-            if cand.is_reversal:
-                self._post_reversal(cand)
-            elif cand.event is not None:
-                self._post(cand)
-        self.flush()
+        """One transaction, worked through in slices: a slice's reads, then its
+        evaluation, then its rows written (not committed), so later slices find
+        earlier events in the database."""
+        for start in range(0, len(items), limits.SLICE_EVENTS_MAX):
+            candidates = self._sort_out(items[start:start + limits.SLICE_EVENTS_MAX])
+            self._resolve_all(candidates)
+            self._prefetch(candidates)
+            for cand in candidates:
+                if cand.is_reversal:
+                    self._post_reversal(cand)
+                elif cand.event is not None:
+                    self._post(cand)
+            self.flush()
+        self.finish()
 
     def _sort_out(self, items: list[Parsed]) -> list[_Candidate]:
         """A: duplicates, conflicts, unparseable input."""
         keys = [(p.source, p.ext_id) for p in items]
         posted = store.events_by_keys(self.conn, keys)
         queued = store.exceptions_by_keys(self.conn, keys)
-        seen: set[tuple[str, str]] = set()
+        seen = self.seen_keys
         candidates: list[_Candidate] = []
         for parsed in items:
             key = (parsed.source, parsed.ext_id)
@@ -564,7 +584,6 @@ class Batch:
             emitter.rollback()
             self._post_with_replay(cand, inserted=event)
             return
-        check_balanced(emitter.lines)
         self._record_event(parsed, event)
         self._record_outcome(event.id, emitter.moves, emitter.lines, cause=event.id)
         if event.ref is not None:
@@ -581,32 +600,76 @@ class Batch:
         self.exception_puts.pop(key, None)
         if isinstance(event, Event):
             self.in_batch[key] = event
-            self.ws.events.put(event.id, event)
+            if event.kind in REFERABLE:
+                self.ws.events.put(event.id, event)
 
     def _record_outcome(self, producer: int, moves: list[Move], lines: list[GLLine], *,
                         cause: int) -> None:
-        entries: dict[tuple[int, int, int], int] = {}
-        lines = net_lines(lines)
-        for line in lines:
-            entry_key = (line.event_id, line.date, line.entity_id)
-            entry_id = entries.get(entry_key)
-            if entry_id is None:
-                entry_id = self.entry_ids.one()
-                entries[entry_key] = entry_id
-                kind = "post" if line.event_id == producer and cause == producer else "recost"
-                self.entry_rows.append((entry_id, line.event_id, kind, line.entity_id, line.date,
-                                        cause, producer))
-            amount = line.amount
-            self.line_rows.append((entry_id, line.event_id, producer, line.entity_id,
-                                   line.account_id, line.date, amount if amount > 0 else 0,
-                                   -amount if amount < 0 else 0, line.sku_id, line.location_id,
-                                   line.op_no))
+        """Entries, lines and movements of one evaluation, checked and queued for writing.
+
+        The common case (every line in one entry of the event itself, no account
+        repeated for the same thing) is recognised in one pass; anything else is
+        netted and grouped by entry."""
+        line_rows = self.line_rows
+        single = bool(lines)
+        if single:
+            first = lines[0]
+            event_id, date, entity_id = first.event_id, first.date, first.entity_id
+            seen: set[tuple] = set()
+            total = 0
+            for line in lines:
+                if line.event_id != event_id or line.date != date or line.entity_id != entity_id:
+                    single = False
+                    break
+                key = (line.account_id, line.sku_id, line.location_id, line.op_no)
+                if key in seen:
+                    single = False
+                    break
+                seen.add(key)
+                total += line.amount
+        if single:
+            if total:
+                raise InvariantViolation(f"unbalanced entry for event {event_id}: off by {total}")
+            entry_id = self.entry_ids.one()
+            entries = {(event_id, date, entity_id): entry_id}
+            kind = "post" if event_id == producer and cause == producer else "recost"
+            self.entry_rows.append((entry_id, event_id, kind, entity_id, date, cause, producer))
+            for line in lines:
+                amount = line.amount
+                line_rows.append((entry_id, event_id, producer, entity_id, line.account_id, date,
+                                  amount if amount > 0 else 0, -amount if amount < 0 else 0,
+                                  line.sku_id, line.location_id, line.op_no))
+        else:
+            lines = net_lines(lines)
+            check_balanced(lines)
+            entries = {}
+            for line in lines:
+                entry_key = (line.event_id, line.date, line.entity_id)
+                entry_id = entries.get(entry_key)
+                if entry_id is None:
+                    entry_id = self.entry_ids.one()
+                    entries[entry_key] = entry_id
+                    kind = "post" if line.event_id == producer and cause == producer else "recost"
+                    self.entry_rows.append((entry_id, line.event_id, kind, line.entity_id,
+                                            line.date, cause, producer))
+                amount = line.amount
+                line_rows.append((entry_id, line.event_id, producer, line.entity_id,
+                                  line.account_id, line.date, amount if amount > 0 else 0,
+                                  -amount if amount < 0 else 0, line.sku_id, line.location_id,
+                                  line.op_no))
+        own = cause == producer
+        op_values = self.op_values
+        move_rows = self.move_rows
         for move in moves:
-            own = move.event_id == producer and cause == producer
-            self.move_rows.append(_move_row(move, "post" if own else "recost"))
+            move_rows.append((move.event_id, move.op_no, move.producer_id,
+                              "post" if own and move.event_id == producer else "recost",
+                              int(move.op), move.date, move.sku_id, move.location_id,
+                              move.entity_id, move.account_id, move.counter_id, move.qty,
+                              move.value, move.layer_ref, move.lot, move.param_qty,
+                              move.param_value))
             if move.event_id == producer:
                 key = (move.event_id, move.op_no)
-                self.op_values[key] = self.op_values.get(key, 0) + move.value
+                op_values[key] = op_values.get(key, 0) + move.value
         if self.dry_run:
             self.summary.entries.extend(_entries_for_display(self, entries, lines))
 
@@ -662,11 +725,9 @@ class Batch:
             self.flush()
             savepoint.commit()
         except Rejection as rejection:
+            # the replay worked on its own states: only its rows are undone
             savepoint.rollback()
             self._discard_pending()
-            self.ws.forget_positions()
-            self.states.clear()
-            self._reset_pools()
             self._fail(cand.parsed, rejection, trigger_id)
             return
         except BaseException:
@@ -760,12 +821,17 @@ class Batch:
 
     # -- writing -----------------------------------------------------------------------------
     def flush(self) -> None:
+        """Write the ledger rows gathered so far (inside the open transaction)."""
         conn = self.conn
         store.insert_rows(conn, s.events, EVENT_COLUMNS, self.event_rows)
         store.insert_rows(conn, s.journal_entries, ENTRY_COLUMNS, self.entry_rows)
         store.insert_rows(conn, s.journal_lines, LINE_COLUMNS, self.line_rows)
         store.insert_rows(conn, s.movements, MOVE_COLUMNS, self.move_rows)
         self._discard_pending()
+
+    def finish(self) -> None:
+        """End of the batch: the ledger rows, then the derived state, once."""
+        self.flush()
         self._flush_positions()
         self._flush_exceptions()
         self._flush_sources()
@@ -859,25 +925,33 @@ def _move_row(move: Move, kind: str) -> tuple:
 def _own_move_keys(conn: Connection, event_id: int) -> list[tuple[int, int]]:
     m = s.movements
     return sorted({(r[0], r[1]) for r in conn.execute(
-        select(m.c.sku_id, m.c.location_id).where(m.c.event_id == event_id,
-                                                 m.c.producer_event_id == event_id))})
+        select(m.c.sku_id, m.c.location_id).where(m.c.producer_event_id == event_id,
+                                                 m.c.event_id == event_id))})
 
 
 def _entries_for_display(batch: Batch, entries: dict[tuple[int, int, int], int],
                          lines: list[GLLine]) -> list[dict[str, Any]]:
+    """A dry run's entries, in the shape of `stockledger journal --json`."""
+    from stockledger.domain.money import format_money
+
     setup = batch.setup
+    keys = {e.id: (e.source, e.ext_id) for e in batch.in_batch.values()}
     out = []
-    for (event_id, date, entity), entry_id in entries.items():
+    for (event_id, date, entity_id), entry_id in entries.items():
+        source, ext_id = keys.get(event_id) or batch.stored.get(event_id).key
+        exp = setup.entity_by_id(entity_id).exp
         out.append({
-            "entry": entry_id, "date": ymd_text(date), "event_id": event_id,
-            "entity": setup.entity_by_id(entity).code,
+            "entry": entry_id, "date": ymd_text(date),
+            "kind": "post" if (source, ext_id) == keys.get(lines[0].producer_id) else "recost",
+            "event": {"source": source, "id": ext_id},
             "lines": [{"account": setup.account_by_id(line.account_id).code,
-                       "amount_minor": line.amount, "exp": setup.entity_by_id(entity).exp,
+                       "debit": format_money(max(line.amount, 0), exp),
+                       "credit": format_money(max(-line.amount, 0), exp),
                        "sku": setup.product_by_id(line.sku_id).sku if line.sku_id else None,
                        "location": (setup.location_by_id(line.location_id).code
                                     if line.location_id else None)}
                       for line in lines
-                      if (line.event_id, line.date, line.entity_id) == (event_id, date, entity)],
+                      if (line.event_id, line.date, line.entity_id) == (event_id, date, entity_id)],
         })
     return out
 
@@ -887,6 +961,26 @@ def _entries_for_display(batch: Batch, entries: dict[tuple[int, int, int], int],
 # ---------------------------------------------------------------------------
 
 RETRIES_MAX = 5
+GC_EVERY_BATCHES = 5
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while posting.
+
+    A batch holds tens of thousands of short-lived parsed events and row
+    tuples; with the collector on, CPython rescans them thousands of times (a
+    quarter of the posting time, measured). Posting creates no reference
+    cycles (rejections have their tracebacks cut), so reference counting frees
+    everything; ``post_events`` collects the young generation after each batch.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _batches(items: Iterable[Parsed], size: int) -> Iterator[list[Parsed]]:
@@ -910,9 +1004,17 @@ def post_events(ws: Workspace, items: Iterable[Parsed], *, origin: str = "post",
                 progress: Callable[[int], None] | None = None) -> PostSummary:
     """Post parsed events; returns counts (and per-event results when asked)."""
     ws.require()
+    with collector_paused():
+        return _post_all(ws, items, origin=origin, dry_run=dry_run, retry=retry,
+                         keep_results=keep_results, batch_size=batch_size, progress=progress)
+
+
+def _post_all(ws: Workspace, items: Iterable[Parsed], *, origin: str, dry_run: bool,
+              retry: bool, keep_results: bool, batch_size: int,
+              progress: Callable[[int], None] | None) -> PostSummary:
     summary = PostSummary()
     started = time.perf_counter()
-    for items_batch in _batches(items, batch_size):
+    for number, items_batch in enumerate(_batches(items, batch_size), 1):
         for attempt in range(RETRIES_MAX):
             partial = PostSummary()
             try:
@@ -935,8 +1037,11 @@ def post_events(ws: Workspace, items: Iterable[Parsed], *, origin: str = "post",
                 ws.forget_uncommitted()
                 raise
         _merge(summary, partial)
+        del items_batch
+        if number % GC_EVERY_BATCHES == 0:
+            gc.collect(0)
         if progress is not None:
-            progress(len(items_batch))
+            progress(partial.total)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -959,8 +1064,20 @@ def _merge(total: PostSummary, part: PostSummary) -> None:
     total.entries.extend(part.entries)
 
 
-def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed]:
-    """JSON lines -> parsed events; blank lines are skipped."""
+PARSE_CHUNK_LINES = 2000
+PARSE_CHUNKS_AHEAD = 4
+
+
+def parse_lines(lines: Iterable[str | bytes], name: str = "", *,
+                helper: bool = False) -> Iterator[Parsed]:
+    """JSON lines -> parsed events, in order; blank lines are skipped.
+
+    With `helper`, a second process validates and canonicalises chunks of lines
+    while this one posts (the machine's other core); results arrive in order.
+    """
+    if helper:
+        yield from _parse_in_helper(lines, name)
+        return
     for number, line in enumerate(lines, 1):
         if isinstance(line, bytes):
             if not line.strip():
@@ -968,3 +1085,33 @@ def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed
         elif not line.strip():
             continue
         yield parse_event(line, f"{name}line {number}: " if name else f"line {number}: ")
+
+
+def _line_chunks(lines: Iterable[str | bytes], name: str) -> Iterator[tuple[int, str, list]]:
+    chunk: list = []
+    first = 1
+    for number, line in enumerate(lines, 1):
+        chunk.append(line)
+        if len(chunk) >= PARSE_CHUNK_LINES:
+            yield first, name, chunk
+            first, chunk = number + 1, []
+    if chunk:
+        yield first, name, chunk
+
+
+def _parse_in_helper(lines: Iterable[str | bytes], name: str) -> Iterator[Parsed]:
+    import multiprocessing
+
+    from stockledger.adapters.formats.requests import parse_chunk, parsed_from_tuple
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        pending: deque = deque()
+        for job in _line_chunks(lines, name):
+            pending.append(pool.apply_async(parse_chunk, (job,)))
+            if len(pending) >= PARSE_CHUNKS_AHEAD:  # bounded: memory stays flat
+                for item in pending.popleft().get():
+                    yield parsed_from_tuple(item)
+        while pending:
+            for item in pending.popleft().get():
+                yield parsed_from_tuple(item)

@@ -160,7 +160,8 @@ def journal(ws: Workspace, *, event: str | None = None, source: str | None = Non
         for part in store.chunks([e.id for e in entries]):
             for row in conn.execute(select(jl.c.entry_id, jl.c.account_id, jl.c.debit_minor,
                                            jl.c.credit_minor, jl.c.sku_id, jl.c.location_id)
-                                    .where(jl.c.entry_id.in_(part)).order_by(jl.c.id)):
+                                    .where(jl.c.entry_id.in_(part))
+                                    .order_by(jl.c.entry_id, jl.c.debit_minor == 0, jl.c.id)):
                 lines_by_entry.setdefault(row.entry_id, []).append(row)
         causes = store.events_by_ids(conn, {e.cause_event_id for e in entries})
     out = []

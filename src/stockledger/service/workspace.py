@@ -63,7 +63,7 @@ class Workspace:
         self.sqlite = is_sqlite(self.url)
         self.engine: Engine = make_engine(self.url)
         self.setups: dict[int, Setup] = {}
-        self.events = LRU(200_000)  # event id -> resolved Event (immutable)
+        self.events = LRU(5_000)  # event id -> resolved Event (immutable)
         self.positions: dict[tuple[int, int], CachedPosition] = {}
 
     # -- connections -----------------------------------------------------------------

@@ -88,7 +88,9 @@ events = Table(
     Column("batch_id", BigInteger, nullable=False),
     UniqueConstraint("source", "ext_id", name="uq_events_source_ext_id"),
 )
-Index("ix_events_ref_event_id", events.c.ref_event_id)
+Index("ix_events_ref_event_id", events.c.ref_event_id,
+      sqlite_where=events.c.ref_event_id.is_not(None),
+      postgresql_where=events.c.ref_event_id.is_not(None))
 
 batches = Table(
     "batches", metadata,
@@ -116,7 +118,10 @@ journal_entries = Table(
     Column("producer_event_id", BigInteger, nullable=False),  # whose evaluation computed it
 )
 Index("ix_journal_entries_event_id", journal_entries.c.event_id)
-Index("ix_journal_entries_cause_event_id", journal_entries.c.cause_event_id)
+Index("ix_journal_entries_producer_event_id", journal_entries.c.producer_event_id)
+Index("ix_journal_entries_cause_event_id", journal_entries.c.cause_event_id,
+      sqlite_where=journal_entries.c.kind != "post",
+      postgresql_where=journal_entries.c.kind != "post")
 
 journal_lines = Table(
     "journal_lines", metadata,
@@ -133,7 +138,7 @@ journal_lines = Table(
     Column("location_id", Integer),
     Column("op_no", Integer),  # the stock or document operation; NULL for fixed amounts
 )
-Index("ix_journal_lines_event_id", journal_lines.c.event_id)
+Index("ix_journal_lines_entry_id", journal_lines.c.entry_id)
 
 movements = Table(
     "movements", metadata,
@@ -156,9 +161,8 @@ movements = Table(
     Column("param_qty_micro", BigInteger),
     Column("param_value_minor", BigInteger),
 )
-Index("ix_movements_key", movements.c.sku_id, movements.c.location_id, movements.c.date_ymd,
-      movements.c.event_id)
-Index("ix_movements_event_id", movements.c.event_id)
+Index("ix_movements_key", movements.c.sku_id, movements.c.location_id)
+Index("ix_movements_producer_event_id", movements.c.producer_event_id)
 
 positions = Table(
     "positions", metadata,

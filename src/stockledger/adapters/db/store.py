@@ -189,7 +189,7 @@ def op_values(conn: Connection, event_ids: Iterable[int]) -> dict[tuple[int, int
     for part in chunks(sorted(set(event_ids))):
         rows = conn.execute(
             select(m.c.event_id, m.c.op_no, func.sum(m.c.qty_micro), func.sum(m.c.value_minor))
-            .where(m.c.event_id.in_(part), m.c.producer_event_id == m.c.event_id,
+            .where(m.c.producer_event_id.in_(part), m.c.producer_event_id == m.c.event_id,
                    m.c.kind != "reversal")
             .group_by(m.c.event_id, m.c.op_no))
         for event_id, op_no, qty, value in rows:
@@ -220,14 +220,16 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
 
 
 def produced_lines(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
-    jl = s.journal_lines
+    """Journal lines computed by the given events' evaluations (not mirrors)."""
+    jl, je = s.journal_lines, s.journal_entries
     out: list[Any] = []
     for part in chunks(sorted(set(producer_ids))):
         out.extend(conn.execute(
             select(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,
                    jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no,
                    func.sum(jl.c.debit_minor - jl.c.credit_minor).label("amount"))
-            .where(jl.c.producer_event_id.in_(part))
+            .select_from(je.join(jl, jl.c.entry_id == je.c.id))
+            .where(je.c.producer_event_id.in_(part), je.c.kind != "reversal")
             .group_by(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,
                       jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no)))
     return out

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from stockledger import limits
 from stockledger.domain.money import decimal_text
 
 Number = Annotated[Decimal, Field(allow_inf_nan=False)]
 Text = Annotated[str, Field(min_length=1, max_length=limits.ID_LENGTH_MAX)]
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class LineRequest(BaseModel):
@@ -52,7 +50,7 @@ class EventRequest(BaseModel):
     source: Text = "default"
     seq: int | None = Field(None, ge=0)
     type: Text
-    date: dt.date | None = None
+    date: Annotated[dt.date, Strict()] | None = None
     location: Text | None = None
     from_: Text | None = Field(None, alias="from")
     to: Text | None = None
@@ -72,23 +70,11 @@ class EventRequest(BaseModel):
     allocate: Literal["value", "qty"] | None = None
     extra_cost: Number | None = None
 
-    @field_validator("date", mode="before")
-    @classmethod
-    def _strict_date(cls, value: Any) -> Any:
-        if value is None or isinstance(value, dt.date):
-            return value
-        if not isinstance(value, str) or not _DATE.match(value):
-            raise ValueError("must be a date written YYYY-MM-DD")
-        return value
-
-    @model_validator(mode="after")
-    def _one_form(self) -> "EventRequest":
-        if self.lines is not None and any(getattr(self, f) is not None for f in _LINE_FIELDS):
-            raise ValueError("give either lines or the one-line fields (sku, qty, ...), not both")
-        return self
-
     def line_inputs(self) -> list[LineRequest] | tuple["EventRequest", ...]:
         if self.lines is not None:
+            if self.sku is not None or self.qty is not None:
+                raise ValueError("give either lines or the one-line fields (sku, qty, ...), "
+                                 "not both")
             return self.lines
         if any(getattr(self, f) is not None for f in _LINE_FIELDS):
             return (self,)
@@ -115,7 +101,15 @@ def canonical(req: EventRequest) -> dict[str, Any]:
     if req.refs is not None:
         doc["refs"] = list(req.refs)
     lines = []
-    for line in req.line_inputs():
+    if req.lines is not None:
+        sources: Any = req.lines
+        for name in _LINE_FIELDS:  # both forms given: keep the stray fields (the event is invalid)
+            value = getattr(req, name)
+            if value is not None:
+                doc[name] = decimal_text(value) if isinstance(value, Decimal) else value
+    else:
+        sources = (req,) if any(getattr(req, f) is not None for f in _LINE_FIELDS) else ()
+    for line in sources:
         item: dict[str, Any] = {}
         for name in _LINE_FIELDS:
             value = getattr(line, name)
@@ -166,7 +160,7 @@ class Parsed:
 
     source: str
     ext_id: str
-    request: EventRequest | None
+    request: "EventRequest | CanonicalRequest | None"
     doc: dict[str, Any] | None  # canonical form (None when unparseable)
     payload: str  # what is stored: canonical JSON, or the raw text
     content_hash: str
@@ -192,14 +186,25 @@ def describe_validation(exc: ValidationError) -> str:
 
 def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
     """Parse one event (a JSON line, or an already-decoded object)."""
+    if not isinstance(raw, dict):
+        if len(raw) > limits.EVENT_BYTES_MAX:
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            return _unparsed(text.strip()[:1000], f"{where}event is larger than "
+                             f"{limits.EVENT_BYTES_MAX} bytes")
+        try:  # the fast path: valid JSON, valid event
+            req = EventRequest.model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            doc = canonical(req)
+            payload = dump(doc)
+            return Parsed(req.source, req.id, req, doc, payload,
+                          content_hash(payload.encode()), None, req.seq)
     if isinstance(raw, dict):
         obj: Any = raw
         raw_text = orjson.dumps(raw, default=str).decode()
     else:
-        raw_text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        raw_text = raw_text.strip()
-        if len(raw_text) > limits.EVENT_BYTES_MAX:
-            return _unparsed(raw_text, f"{where}event is larger than {limits.EVENT_BYTES_MAX} bytes")
+        raw_text = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).strip()
         try:
             obj = orjson.loads(raw_text)
         except orjson.JSONDecodeError as exc:
@@ -216,8 +221,7 @@ def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
     if not isinstance(ext_id, str) or not ext_id:
         return _unparsed(raw_text, f"{where}the event has no id", source)
     try:
-        req = EventRequest.model_validate(obj) if isinstance(raw, dict) else \
-            EventRequest.model_validate_json(raw_text)
+        req = EventRequest.model_validate_json(orjson.dumps(obj, default=str))
     except ValidationError as exc:
         digest = content_hash(raw_text.encode())
         return Parsed(source, ext_id[: limits.ID_LENGTH_MAX], None, None, raw_text, digest,
@@ -233,9 +237,102 @@ def _unparsed(raw_text: str, error: str, source: str = "default") -> Parsed:
     return Parsed(source, f"unparsed-{digest[:16]}", None, None, raw_text, digest, error)
 
 
-def load_stored(payload: str) -> EventRequest:
+class CanonicalLine:
+    """One line of a canonical payload (already validated when it was accepted)."""
+
+    __slots__ = _LINE_FIELDS
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        get = doc.get
+        self.sku = get("sku")
+        qty = get("qty")
+        self.qty = Decimal(qty) if qty is not None else None
+        self.uom = get("uom")
+        cost = get("unit_cost")
+        self.unit_cost = Decimal(cost) if cost is not None else None
+        price = get("unit_price")
+        self.unit_price = Decimal(price) if price is not None else None
+        self.lot = get("lot")
+
+
+class CanonicalRequest:
+    """A request read back from its canonical form without re-validating it.
+
+    The canonical form is produced only from a validated ``EventRequest``, so
+    this is the same request; it is much cheaper than pydantic when replays and
+    references read thousands of stored events, or when a helper process has
+    already validated the input.
+    """
+
+    __slots__ = ("id", "source", "seq", "type", "date", "location", "from_", "to", "lines",
+                 "ref", "ref_source", "reason", "order", "amount", "refs", "allocate",
+                 "extra_cost", "sku", "qty", "uom", "unit_cost", "unit_price", "lot")
+
+    def __init__(self, doc: dict[str, Any], seq: int | None = None) -> None:
+        get = doc.get
+        self.id = doc["id"]
+        self.source = doc["source"]
+        self.seq = seq
+        self.type = doc["type"]
+        date = get("date")
+        self.date = dt.date.fromisoformat(date) if date is not None else None
+        self.location = get("location")
+        self.from_ = get("from")
+        self.to = get("to")
+        lines = get("lines")
+        self.lines = [CanonicalLine(line) for line in lines] if lines else None
+        self.ref = get("ref")
+        self.ref_source = get("ref_source")
+        self.reason = get("reason")
+        self.order = get("order")
+        self.refs = get("refs")
+        self.allocate = get("allocate")
+        amount = get("amount")
+        self.amount = Decimal(amount) if amount is not None else None
+        extra = get("extra_cost")
+        self.extra_cost = Decimal(extra) if extra is not None else None
+        if lines is None or any(name in doc for name in _LINE_FIELDS):
+            stray = CanonicalLine(doc)  # one-line fields (beside `lines`: an invalid event)
+            for name in _LINE_FIELDS:
+                setattr(self, name, getattr(stray, name))
+        else:
+            self.sku = self.qty = self.uom = self.unit_cost = self.unit_price = self.lot = None
+
+    def line_inputs(self) -> Any:
+        if self.lines is not None:
+            if self.sku is not None or self.qty is not None:
+                raise ValueError("give either lines or the one-line fields (sku, qty, ...), "
+                                 "not both")
+            return self.lines
+        if any(getattr(self, f) is not None for f in _LINE_FIELDS):
+            return (self,)
+        return ()
+
+
+def load_stored(payload: str) -> CanonicalRequest:
     """A stored canonical payload back into a request (for replays and references)."""
-    return EventRequest.model_validate_json(payload)
+    return CanonicalRequest(orjson.loads(payload))
+
+
+def parse_chunk(job: tuple[int, str, list[bytes]]) -> list[tuple]:
+    """Parse a chunk of JSON lines (run in a helper process): plain tuples back."""
+    first, name, lines = job
+    out = []
+    for number, line in enumerate(lines, first):
+        if not line.strip():
+            continue
+        parsed = parse_event(line, f"{name}line {number}: ")
+        out.append((parsed.source, parsed.ext_id, parsed.payload, parsed.content_hash,
+                    parsed.error, parsed.seq, parsed.request is not None))
+    return out
+
+
+def parsed_from_tuple(item: tuple) -> Parsed:
+    source, ext_id, payload, digest, error, seq, valid = item
+    if not valid:
+        return Parsed(source, ext_id, None, None, payload, digest, error, seq)
+    doc = orjson.loads(payload)
+    return Parsed(source, ext_id, CanonicalRequest(doc, seq), doc, payload, digest, None, seq)
 
 
 # ---------------------------------------------------------------------------

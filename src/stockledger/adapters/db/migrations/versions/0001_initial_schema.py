@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 08:57:11.845278
+Create Date: 2026-11-25 09:53:31.720629
 """
 from alembic import op
 import sqlalchemy as sa
@@ -60,7 +60,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'ext_id', name='uq_events_source_ext_id')
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_ref_event_id', ['ref_event_id'], unique=False)
+        batch_op.create_index('ix_events_ref_event_id', ['ref_event_id'], unique=False, sqlite_where=sa.text('ref_event_id IS NOT NULL'), postgresql_where=sa.text('ref_event_id IS NOT NULL'))
 
     op.create_table('exception_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -99,8 +99,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_journal_entries'))
     )
     with op.batch_alter_table('journal_entries', schema=None) as batch_op:
-        batch_op.create_index('ix_journal_entries_cause_event_id', ['cause_event_id'], unique=False)
+        batch_op.create_index('ix_journal_entries_cause_event_id', ['cause_event_id'], unique=False, sqlite_where=sa.text("kind != 'post'"), postgresql_where=sa.text("kind != 'post'"))
         batch_op.create_index('ix_journal_entries_event_id', ['event_id'], unique=False)
+        batch_op.create_index('ix_journal_entries_producer_event_id', ['producer_event_id'], unique=False)
 
     op.create_table('journal_lines',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -118,7 +119,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_journal_lines'))
     )
     with op.batch_alter_table('journal_lines', schema=None) as batch_op:
-        batch_op.create_index('ix_journal_lines_event_id', ['event_id'], unique=False)
+        batch_op.create_index('ix_journal_lines_entry_id', ['entry_id'], unique=False)
 
     op.create_table('locations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -148,8 +149,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_movements'))
     )
     with op.batch_alter_table('movements', schema=None) as batch_op:
-        batch_op.create_index('ix_movements_event_id', ['event_id'], unique=False)
-        batch_op.create_index('ix_movements_key', ['sku_id', 'location_id', 'date_ymd', 'event_id'], unique=False)
+        batch_op.create_index('ix_movements_key', ['sku_id', 'location_id'], unique=False)
+        batch_op.create_index('ix_movements_producer_event_id', ['producer_event_id'], unique=False)
 
     op.create_table('period_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -218,24 +219,25 @@ def downgrade() -> None:
     op.drop_table('periods')
     op.drop_table('period_log')
     with op.batch_alter_table('movements', schema=None) as batch_op:
+        batch_op.drop_index('ix_movements_producer_event_id')
         batch_op.drop_index('ix_movements_key')
-        batch_op.drop_index('ix_movements_event_id')
 
     op.drop_table('movements')
     op.drop_table('locations')
     with op.batch_alter_table('journal_lines', schema=None) as batch_op:
-        batch_op.drop_index('ix_journal_lines_event_id')
+        batch_op.drop_index('ix_journal_lines_entry_id')
 
     op.drop_table('journal_lines')
     with op.batch_alter_table('journal_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_journal_entries_producer_event_id')
         batch_op.drop_index('ix_journal_entries_event_id')
-        batch_op.drop_index('ix_journal_entries_cause_event_id')
+        batch_op.drop_index('ix_journal_entries_cause_event_id', sqlite_where=sa.text("kind != 'post'"), postgresql_where=sa.text("kind != 'post'"))
 
     op.drop_table('journal_entries')
     op.drop_table('exceptions')
     op.drop_table('exception_log')
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_ref_event_id')
+        batch_op.drop_index('ix_events_ref_event_id', sqlite_where=sa.text('ref_event_id IS NOT NULL'), postgresql_where=sa.text('ref_event_id IS NOT NULL'))
 
     op.drop_table('events')
     op.drop_table('entities')

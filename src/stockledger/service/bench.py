@@ -1,0 +1,351 @@
+"""Benchmarks that print figures (`stockledger bench post|backdate`).
+
+`bench post` generates a realistic stream (1,000 SKUs over 5 locations, half
+FIFO and half moving average, receipts with their vendor bills, shipments with
+their customer invoices, transfers, adjustments, counts, and a few bad events)
+into a JSON-lines file, then posts that file into a fresh workspace through
+exactly the code path of `stockledger post`, timing only the posting.
+
+`bench backdate` builds one SKU's history at one location (half receipts at
+varying costs, half shipments), then posts one receipt dated before all of
+it and times the re-costing; it also times ordinary events on that long
+history and a backdated event with nothing after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import orjson
+
+from stockledger.adapters.db.engine import is_sqlite, resolve_url
+from stockledger.service.ingest import parse_lines, post_events
+from stockledger.service.workspace import Workspace, check_setup, init_workspace
+
+SKUS = 1000
+LOCATIONS = ("WH1", "WH2", "WH3", "WH4", "WH5")
+
+
+def bench_setup(skus: int = SKUS) -> dict[str, Any]:
+    accounts = [
+        ("1200", "Accounts receivable", "asset"), ("1300", "Inventory", "asset"),
+        ("1320", "Inventory - WH2", "asset"), ("1330", "Inventory - WH3", "asset"),
+        ("1350", "Goods shipped not invoiced", "asset"), ("2000", "Accounts payable", "liability"),
+        ("2100", "Goods received not invoiced", "liability"), ("3000", "Opening balance", "equity"),
+        ("4000", "Sales", "income"), ("5000", "Cost of goods sold", "expense"),
+        ("5100", "Purchase price variance", "expense"), ("5200", "Inventory adjustments", "expense"),
+        ("5210", "Damage", "expense"),
+    ]
+    return {
+        "entities": [{"code": "ACME", "currency": "USD"}],
+        "accounts": [{"code": c, "name": n, "type": t} for c, n, t in accounts],
+        "roles": {"inventory": "1300", "grni": "2100", "ap": "2000", "ar": "1200",
+                  "revenue": "4000", "cogs": "5000", "gsni": "1350", "ppv": "5100",
+                  "inventory_adjustment": "5200", "opening_balance": "3000"},
+        "mapping": [{"role": "inventory", "location": "WH2", "account": "1320"},
+                    {"role": "inventory", "location": "WH3", "account": "1330"},
+                    {"role": "inventory_adjustment", "reason": "damage", "account": "5210"}],
+        "categories": [{"code": "FIFO", "valuation": "fifo", "cogs_on": "shipment"},
+                       {"code": "AVG", "valuation": "average", "cogs_on": "invoice"}],
+        "uoms": [{"code": "EA"}, {"code": "CS6", "base": "EA", "factor": "6"}],
+        "products": [{"sku": f"SKU-{n:05d}", "category": "FIFO" if n % 2 else "AVG", "uom": "EA"}
+                     for n in range(skus)],
+        "locations": [{"code": code, "entity": "ACME"} for code in LOCATIONS],
+        "policies": {"negative_stock": "reject"},
+    }
+
+
+def generate_stream(count: int, seed: int = 1, skus: int = SKUS,
+                    start: dt.date = dt.date(2024, 1, 1), days: int = 1095) -> Iterator[bytes]:
+    """Exactly `count` JSON lines in date order, about 3 lines per event, ~0.1% bad."""
+    produced = [0]
+    for line in _stream(random.Random(seed), skus, start, days, count, produced):
+        if produced[0] >= count:
+            return
+        produced[0] += 1
+        yield line
+
+
+def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int,
+            produced: list[int]) -> Iterator[bytes]:
+    on_hand: dict[tuple[int, int], int] = {}
+    cost = [rng.randint(200, 5000) for _ in range(skus)]  # cents
+    unbilled: list[tuple[str, list[tuple[int, int]]]] = []
+    uninvoiced: list[tuple[str, list[tuple[int, int]]]] = []
+    dumps = orjson.dumps
+    n = -1
+    while True:
+        n += 1
+        date = (start + dt.timedelta(days=produced[0] * days // max(count, 1))).isoformat()
+        roll = rng.random()
+        event_id = f"e{n}"
+        if n % 997 == 500:
+            yield from _bad_event(rng, n, date)
+            continue
+        if roll < 0.27 or not on_hand:
+            # replenishment: SKUs below their reorder point get a receipt up to ~60 units
+            loc = rng.randrange(len(LOCATIONS))
+            lines = []
+            for sku in rng.sample(range(skus), 12):
+                have = on_hand.get((sku, loc), 0)
+                if have >= 25:
+                    continue
+                qty = rng.randint(30, 60) - have
+                unit = cost[sku] + rng.randint(-20, 20)
+                on_hand[(sku, loc)] = have + qty
+                lines.append((sku, qty, unit))
+                if len(lines) >= rng.randint(1, 5):
+                    break
+            if not lines:
+                continue
+            unbilled.append((event_id, [(s, q) for s, q, _ in lines]))
+            yield dumps({"id": event_id, "type": "receipt", "date": date,
+                         "location": LOCATIONS[loc], "seq": produced[0],
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q),
+                                    "unit_cost": f"{u / 100:.2f}"} for s, q, u in lines]})
+        elif roll < 0.47 and unbilled:
+            receipt_id, lines = unbilled.pop(rng.randrange(max(1, len(unbilled) // 4)))
+            yield dumps({"id": event_id, "type": "vendor_bill", "date": date, "ref": receipt_id,
+                         "seq": produced[0],
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q),
+                                    "unit_cost": f"{(cost[s] + rng.randint(-30, 30)) / 100:.2f}"}
+                                   for s, q in lines]})
+        elif roll < 0.77:
+            loc = rng.randrange(len(LOCATIONS))
+            stocked = [k for k in _sample_keys(rng, on_hand, loc, 8)]
+            lines = []
+            for sku in stocked[: rng.randint(1, 5)]:
+                qty = min(on_hand[(sku, loc)], rng.randint(1, 20))
+                if qty <= 0:
+                    continue
+                on_hand[(sku, loc)] -= qty
+                lines.append((sku, qty))
+            if not lines:
+                continue
+            uninvoiced.append((event_id, lines))
+            yield dumps({"id": event_id, "type": "shipment", "date": date,
+                         "location": LOCATIONS[loc], "seq": produced[0],
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+        elif roll < 0.90 and uninvoiced:
+            shipment_id, lines = uninvoiced.pop(rng.randrange(max(1, len(uninvoiced) // 4)))
+            yield dumps({"id": event_id, "type": "customer_invoice", "date": date,
+                         "ref": shipment_id, "seq": produced[0],
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q),
+                                    "unit_price": f"{cost[s] * 1.6 / 100:.2f}"}
+                                   for s, q in lines]})
+        elif roll < 0.96:
+            source = rng.randrange(len(LOCATIONS))
+            target = (source + rng.randint(1, len(LOCATIONS) - 1)) % len(LOCATIONS)
+            lines = []
+            for sku in _sample_keys(rng, on_hand, source, 3)[: rng.randint(1, 3)]:
+                qty = min(on_hand[(sku, source)], rng.randint(1, 10))
+                if qty <= 0:
+                    continue
+                on_hand[(sku, source)] -= qty
+                on_hand[(sku, target)] = on_hand.get((sku, target), 0) + qty
+                lines.append((sku, qty))
+            if not lines:
+                continue
+            yield dumps({"id": event_id, "type": "transfer", "date": date,
+                         "from": LOCATIONS[source], "to": LOCATIONS[target], "seq": produced[0],
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+        elif roll < 0.99:
+            loc = rng.randrange(len(LOCATIONS))
+            keys = _sample_keys(rng, on_hand, loc, 2)
+            if not keys:
+                continue
+            lines = []
+            for sku in keys:
+                delta = -min(on_hand[(sku, loc)], rng.randint(1, 3)) if rng.random() < 0.7 \
+                    else rng.randint(1, 3)
+                if delta == 0:
+                    continue
+                on_hand[(sku, loc)] += delta
+                lines.append((sku, delta))
+            if not lines:
+                continue
+            yield dumps({"id": event_id, "type": "adjustment", "date": date,
+                         "location": LOCATIONS[loc], "seq": produced[0],
+                         "reason": rng.choice(("damage", "shrinkage", "found")),
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+        else:
+            loc = rng.randrange(len(LOCATIONS))
+            keys = _sample_keys(rng, on_hand, loc, 3)
+            if not keys:
+                continue
+            lines = []
+            for sku in keys:
+                counted = max(0, on_hand[(sku, loc)] + rng.choice((0, 0, 0, -1, 1)))
+                on_hand[(sku, loc)] = counted
+                lines.append((sku, counted))
+            yield dumps({"id": event_id, "type": "cycle_count", "date": date,
+                         "location": LOCATIONS[loc], "seq": produced[0],
+                         "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+        if len(unbilled) > 400:
+            unbilled.pop(0)
+        if len(uninvoiced) > 400:
+            uninvoiced.pop(0)
+
+
+def _sample_keys(rng: random.Random, on_hand: dict[tuple[int, int], int], loc: int,
+                 tries: int) -> list[int]:
+    keys: list[int] = []
+    for _ in range(tries * 3):
+        sku = rng.randrange(SKUS)
+        if on_hand.get((sku, loc), 0) > 0 and sku not in keys:
+            keys.append(sku)
+            if len(keys) >= tries:
+                break
+    return keys
+
+
+def _bad_event(rng: random.Random, n: int, date: str) -> Iterator[bytes]:
+    kind = n // 997 % 4
+    if kind == 0:
+        yield orjson.dumps({"id": f"e{n}", "type": "shipment", "date": date, "location": "WH1",
+                            "sku": "NO-SUCH-SKU", "qty": "1"})
+    elif kind == 1:
+        yield b'{"id": "e%d", "type": "receipt", "date": ' % n
+    elif kind == 2:
+        yield orjson.dumps({"id": f"e{n}", "type": "shipment", "date": date, "location": "WH1",
+                            "sku": "SKU-00001", "qty": "1000000"})
+    else:
+        yield orjson.dumps({"id": f"e{n}", "type": "customer_invoice", "date": date,
+                            "ref": "never-sent", "sku": "SKU-00001", "qty": "1",
+                            "unit_price": "9.99"})
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+@contextmanager
+def fresh_workspace(db: str | None, keep: bool, name: str) -> Iterator[Workspace]:
+    """A new workspace: a temporary SQLite file, `--db` (must be new), or a
+    temporary database on the PostgreSQL server of `--db`."""
+    from stockledger.service.scenario import temporary_database
+
+    if db is None:
+        with tempfile.TemporaryDirectory(prefix="stockledger-bench-") as folder:
+            ws = Workspace(os.path.join(folder, f"{name}.db"))
+            try:
+                yield ws
+            finally:
+                ws.close()
+        return
+    url = resolve_url(db)
+    if is_sqlite(url) or keep:
+        ws = Workspace(url)
+        try:
+            yield ws
+        finally:
+            ws.close()
+        return
+    with temporary_database(url, prefix=f"stockledger_{name}") as temp_url:
+        ws = Workspace(temp_url)
+        try:
+            yield ws
+        finally:
+            ws.close()
+
+
+def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool = False,
+               progress: bool = False) -> dict[str, Any]:
+    folder = tempfile.mkdtemp(prefix="stockledger-stream-")
+    path = os.path.join(folder, "events.jsonl")
+    with open(path, "wb") as handle:
+        for line in generate_stream(events, seed):
+            handle.write(line + b"\n")
+    try:
+        with fresh_workspace(db, keep, "bench") as ws:
+            init_workspace(ws, check_setup(bench_setup()))
+            done = [0]
+            started = time.perf_counter()
+
+            def tick(n: int) -> None:
+                done[0] += n
+                if progress:
+                    rate = done[0] / (time.perf_counter() - started)
+                    sys.stderr.write(f"\r  {done[0]:>10,} events  {rate:,.0f}/s ")
+                    sys.stderr.flush()
+
+            with open(path, "rb") as handle:
+                summary = post_events(ws, parse_lines(handle, helper=True), progress=tick)
+            seconds = time.perf_counter() - started
+            if progress:
+                sys.stderr.write("\n")
+            from stockledger.service.reports import reconcile
+
+            status = reconcile(ws)["status"]
+    finally:
+        os.remove(path)
+        os.rmdir(folder)
+    return {"events": events, "seconds": round(seconds, 2),
+            "events_per_s": round(events / seconds) if seconds else None,
+            "peak_rss_mb": peak_rss_mb(), "posted": summary.posted,
+            "exceptions": summary.exceptions, "duplicates": summary.duplicates,
+            "reconcile": status, "backend": "sqlite" if ws.sqlite else "postgresql"}
+
+
+def _history(n: int, sku: str = "SKU-00001", loc: str = "WH1") -> Iterator[bytes]:
+    """n movements on one SKU at one location: receipts at varying costs and shipments."""
+    rng = random.Random(7)
+    start = dt.date(2025, 1, 1)
+    for i in range(n):
+        date = (start + dt.timedelta(days=i * 365 // max(n, 1))).isoformat()
+        if i % 2 == 0:
+            yield orjson.dumps({"id": f"h{i}", "type": "receipt", "date": date, "location": loc,
+                                "sku": sku, "qty": "10",
+                                "unit_cost": f"{rng.randint(500, 1500) / 100:.2f}"})
+        else:
+            yield orjson.dumps({"id": f"h{i}", "type": "shipment", "date": date,
+                                "location": loc, "sku": sku, "qty": "10"})
+
+
+def _time_single_events(ws: Workspace, lines: list[bytes]) -> float:
+    """Milliseconds per event, each posted in its own transaction (like an API call)."""
+    started = time.perf_counter()
+    for line in lines:
+        summary = post_events(ws, parse_lines([line]))
+        if summary.posted != 1:
+            raise RuntimeError(f"benchmark event did not post: {summary.results or summary.by_code}")
+    return round((time.perf_counter() - started) * 1000 / len(lines), 3)
+
+
+def bench_backdate(history: int, db: str | None = None, *, progress: bool = False) -> dict[str, Any]:
+    with fresh_workspace(db, False, "backdate") as ws:
+        init_workspace(ws, check_setup(bench_setup(skus=4)))
+        post_events(ws, parse_lines(_history(history)))
+        post_events(ws, parse_lines([orjson.dumps({
+            "id": "x-old", "type": "receipt", "date": "2024-06-01", "location": "WH2",
+            "sku": "SKU-00002", "qty": "5", "unit_cost": "1.00"})]))
+        last = (dt.date(2025, 1, 1) + dt.timedelta(days=366)).isoformat()
+        ordinary = [orjson.dumps({"id": f"o{i}", "type": "receipt" if i % 2 == 0 else "shipment",
+                                  "date": last, "location": "WH1", "sku": "SKU-00001",
+                                  "qty": "1", **({"unit_cost": "9.00"} if i % 2 == 0 else {})})
+                    for i in range(200)]
+        ordinary_ms = _time_single_events(ws, ordinary)
+        no_later = [orjson.dumps({"id": f"n{i}", "type": "receipt", "date": "2024-07-01",
+                                  "location": "WH2", "sku": "SKU-00002", "qty": "1",
+                                  "unit_cost": "2.00"}) for i in range(200)]
+        no_later_ms = _time_single_events(ws, no_later)
+        started = time.perf_counter()
+        summary = post_events(ws, parse_lines([orjson.dumps({
+            "id": "backdated", "type": "receipt", "date": "2024-12-01", "location": "WH1",
+            "sku": "SKU-00001", "qty": "10", "unit_cost": "1.00"})]))
+        seconds = time.perf_counter() - started
+        from stockledger.service.reports import reconcile
+
+        status = reconcile(ws)["status"]
+    return {"history": history, "seconds": round(seconds, 3), "recost_entries": summary.recosts,
+            "posted": summary.posted, "ordinary_event_ms": ordinary_ms,
+            "backdated_no_later_movements_ms": no_later_ms, "reconcile": status,
+            "peak_rss_mb": peak_rss_mb(), "backend": "sqlite" if ws.sqlite else "postgresql"}
