@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from stockledger.domain.errors import SetupError
 from stockledger.service import reports
-from stockledger.service.ingest import PostSummary, parse_lines, post_events
+from stockledger.service.ingest import PostSummary, parse_file, parse_lines, post_events
 from stockledger.service.workspace import (
     UserError,
     Workspace,
@@ -117,18 +117,6 @@ def config_history_cmd(db: Db = None, json_: Json = False) -> None:
 
 # -- post -------------------------------------------------------------------------------------
 
-class _Counting:
-    """Iterates a binary stream by lines, counting bytes for the progress bar."""
-
-    def __init__(self, stream: BinaryIO, advance: Any) -> None:
-        self.stream, self.advance = stream, advance
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self.stream:
-            self.advance(len(line))
-            yield line
-
-
 @app.command()
 def post(file: Annotated[str, typer.Argument(help="Events as JSON lines, or - for stdin.")],
          db: Db = None, json_: Json = False,
@@ -139,32 +127,28 @@ def post(file: Annotated[str, typer.Argument(help="Events as JSON lines, or - fo
     """Post events; prints counts. Bad events go to the exception queue."""
     ws = _workspace(db)
     ws.require()
+    show_progress = sys.stderr.isatty() and not quiet and not json_
     if file == "-":
-        stream: BinaryIO = sys.stdin.buffer
-        size = None
+        summary = post_events(ws, parse_lines(sys.stdin.buffer), dry_run=dry_run,
+                              keep_results=True)
     else:
         try:
-            stream = open(file, "rb")
+            size = os.path.getsize(file)
         except OSError as exc:
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
-        size = os.path.getsize(file)
-    name = "" if file == "-" else os.path.basename(file) + " "
-    show_progress = sys.stderr.isatty() and not quiet and not json_
-    helper = size is not None and size >= HELPER_BYTES_MIN  # big files: parse on the other core
-    try:
+        name = os.path.basename(file) + " "
+        helper = size >= HELPER_BYTES_MIN  # big files: parse on the other core
         if show_progress:
             with Progress(TextColumn("posting"), BarColumn(), TransferSpeedColumn(),
                           TimeElapsedColumn(), console=err, transient=True) as progress:
                 task = progress.add_task("post", total=size)
-                lines = _Counting(stream, lambda n: progress.advance(task, n))
-                summary = post_events(ws, parse_lines(lines, name, helper=helper),
-                                      dry_run=dry_run, keep_results=True)
+                summary = post_events(
+                    ws, parse_file(file, name, helper=helper,
+                                   on_bytes=lambda n: progress.advance(task, n)),
+                    dry_run=dry_run, keep_results=True)
         else:
-            summary = post_events(ws, parse_lines(stream, name, helper=helper), dry_run=dry_run,
+            summary = post_events(ws, parse_file(file, name, helper=helper), dry_run=dry_run,
                                   keep_results=True)
-    finally:
-        if file != "-":
-            stream.close()
     _print_summary(summary, json_, dry_run)
 
 

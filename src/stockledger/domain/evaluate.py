@@ -339,10 +339,13 @@ def _vendor_bill(ev: Event, em: Emitter) -> None:
             ap_covered = take_share(ap_total, covered, qty)
             em.line(acc[Role.AP], ap_total, entity, sku, loc, None)
             em.line(acc[Role.GRNI], -(grni_back + put_back), entity, sku, loc, op)
-            em.line(acc[Role.PPV], grni_back - ap_covered, entity, sku, loc, op)
             difference = put_back - (ap_total - ap_covered)
-            if not rest:
+            covered_ppv = grni_back - ap_covered
+            if not rest or part.product.method is Method.STANDARD:
+                em.line(acc[Role.PPV], covered_ppv + (difference if rest else 0), entity, sku,
+                        loc, op)
                 continue
+            em.line(acc[Role.PPV], covered_ppv, entity, sku, loc, op)
         if part.product.method is Method.STANDARD:
             em.line(acc[Role.PPV], difference, entity, sku, loc, op)
         else:
@@ -369,10 +372,10 @@ def _purchase_return(ev: Event, em: Emitter) -> None:
             prefer = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
         pool = _receipt_pool(em, receipt, line)
         grni = pool.purchase_return(part.qty)
-        em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY], acc[Role.PPV],
-               prefer=prefer, lot=line.lot)
+        cost = em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY], None,
+                      prefer=prefer, lot=line.lot)
         em.line(acc[Role.GRNI], grni, entity, part.product.id, loc, op)
-        em.line(acc[Role.PPV], -grni, entity, part.product.id, loc, op)
+        em.line(acc[Role.PPV], cost - grni, entity, part.product.id, loc, op)
 
 
 def _shipment(ev: Event, em: Emitter) -> None:

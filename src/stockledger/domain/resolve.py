@@ -47,7 +47,7 @@ class EventInput(Protocol):
     id: str
     source: str
     type: str
-    date: Any
+    date_ymd: int | None
     location: str | None
     from_: str | None
     to: str | None
@@ -162,9 +162,9 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
         raise _invalid(f"unknown type {req.type!r} (expected one of: {kinds})") from None
     if kind not in SUPPORTED_KINDS:
         raise _invalid(f"event type {kind.value} is not supported by this version of stockledger")
-    if req.date is None:
+    date = req.date_ymd
+    if date is None:
         raise _invalid("date is required (YYYY-MM-DD)")
-    date = ymd(req.date)
     if kind is EventKind.REVERSAL:
         return _resolve_reversal(req, event_id, date, setup, find_ref), None
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import orjson
 
 from stockledger.adapters.db.engine import is_sqlite, resolve_url
-from stockledger.service.ingest import parse_lines, post_events
+from stockledger.service.ingest import parse_file, parse_lines, post_events
 from stockledger.service.workspace import Workspace, check_setup, init_workspace
 
 SKUS = 1000
@@ -277,8 +277,7 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
                     sys.stderr.write(f"\r  {done[0]:>10,} events  {rate:,.0f}/s ")
                     sys.stderr.flush()
 
-            with open(path, "rb") as handle:
-                summary = post_events(ws, parse_lines(handle, helper=True), progress=tick)
+            summary = post_events(ws, parse_file(path), progress=tick)
             seconds = time.perf_counter() - started
             if progress:
                 sys.stderr.write("\n")

@@ -262,7 +262,7 @@ class Batch:
         self.exception_puts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         self.exception_posted: dict[tuple[str, str], Any] = {}
         self.dirty: set[tuple[int, int]] = set()
-        self.source_stats: dict[str, Counter] = defaultdict(Counter)
+        self.source_stats: dict[str, list[int]] = {}  # posted, duplicates, conflicts, exceptions
         self.source_seqs: dict[str, list[int]] = defaultdict(list)
         # what this batch knows
         self.states: dict[tuple[int, int], StockState] = {}
@@ -284,19 +284,21 @@ class Batch:
     def _result(self, parsed: Parsed, status: str, code: str | None = None,
                 message: str | None = None) -> None:
         summary = self.summary
-        stats = self.source_stats[parsed.source]
+        stats = self.source_stats.get(parsed.source)
+        if stats is None:
+            stats = self.source_stats[parsed.source] = [0, 0, 0, 0]
         if status == "posted":
             summary.posted += 1
-            stats["events_posted"] += 1
+            stats[0] += 1
         elif status == "duplicate":
             summary.duplicates += 1
-            stats["duplicates"] += 1
+            stats[1] += 1
         else:
             summary.exceptions += 1
             summary.by_code[code] += 1
-            stats["exceptions"] += 1
+            stats[3] += 1
             if code == ErrorCode.CONFLICT.value:
-                stats["conflicts"] += 1
+                stats[2] += 1
         if parsed.seq is not None and status != "duplicate":
             self.source_seqs[parsed.source].append(parsed.seq)
         if self.keep_results:
@@ -353,8 +355,9 @@ class Batch:
                 if row.content_hash == parsed.content_hash or (same_as_queued and not self.retry):
                     self._result(parsed, "duplicate")
                     continue
-                if parsed.doc is not None:
-                    what = first_difference(orjson.loads(row.payload), parsed.doc)
+                if parsed.request is not None:
+                    what = first_difference(orjson.loads(row.payload),
+                                            orjson.loads(parsed.payload))
                 else:
                     what = "the new content is not a valid event"
                 self._fail(parsed, Rejection(
@@ -565,12 +568,10 @@ class Batch:
                 return
         emitter = Emitter(self, event.id, event.date)
         try:
-            check_documents(event, self)
-            if cand.unmapped is not None:
-                raise cand.unmapped
-            closed = self._closed(event, event.date)
-            if closed is not None:
-                raise closed
+            closed = self._closed(event, event.date) if self.closed else None
+            if cand.unmapped is not None or closed is not None:
+                check_documents(event, self)  # OVER_RETURN outranks both (SPEC 10)
+                raise cand.unmapped or closed  # type: ignore[misc]
             evaluate(event, emitter)
             backdated = self._backdated(emitter, event)
         except Rejection as rejection:
@@ -585,7 +586,8 @@ class Batch:
             self._post_with_replay(cand, inserted=event)
             return
         self._record_event(parsed, event)
-        self._record_outcome(event.id, emitter.moves, emitter.lines, cause=event.id)
+        self._record_outcome(event.id, emitter.moves, emitter.lines, cause=event.id,
+                             base_kind=event.kind is EventKind.SHIPMENT)
         if event.ref is not None:
             self.pool_last[event.ref.id] = max(self.pool_last.get(event.ref.id, 0), event.date)
         self._result(parsed, "posted")
@@ -604,7 +606,7 @@ class Batch:
                 self.ws.events.put(event.id, event)
 
     def _record_outcome(self, producer: int, moves: list[Move], lines: list[GLLine], *,
-                        cause: int) -> None:
+                        cause: int, base_kind: bool = False) -> None:
         """Entries, lines and movements of one evaluation, checked and queued for writing.
 
         The common case (every line in one entry of the event itself, no account
@@ -615,19 +617,15 @@ class Batch:
         if single:
             first = lines[0]
             event_id, date, entity_id = first.event_id, first.date, first.entity_id
-            seen: set[tuple] = set()
             total = 0
             for line in lines:
                 if line.event_id != event_id or line.date != date or line.entity_id != entity_id:
                     single = False
                     break
-                key = (line.account_id, line.sku_id, line.location_id, line.op_no)
-                if key in seen:
-                    single = False
-                    break
-                seen.add(key)
                 total += line.amount
         if single:
+            # One entry (the common case). Handlers never emit two lines for the
+            # same account and item (tests check it), so there is nothing to net.
             if total:
                 raise InvariantViolation(f"unbalanced entry for event {event_id}: off by {total}")
             entry_id = self.entry_ids.one()
@@ -657,19 +655,21 @@ class Batch:
                                   line.account_id, line.date, amount if amount > 0 else 0,
                                   -amount if amount < 0 else 0, line.sku_id, line.location_id,
                                   line.op_no))
-        own = cause == producer
-        op_values = self.op_values
+        post = "post" if cause == producer else "recost"
         move_rows = self.move_rows
         for move in moves:
             move_rows.append((move.event_id, move.op_no, move.producer_id,
-                              "post" if own and move.event_id == producer else "recost",
-                              int(move.op), move.date, move.sku_id, move.location_id,
+                              post if move.event_id == producer else "recost",
+                              move.op, move.date, move.sku_id, move.location_id,
                               move.entity_id, move.account_id, move.counter_id, move.qty,
                               move.value, move.layer_ref, move.lot, move.param_qty,
                               move.param_value))
-            if move.event_id == producer:
-                key = (move.event_id, move.op_no)
-                op_values[key] = op_values.get(key, 0) + move.value
+        if base_kind:  # a shipment: documents will need its cost (pools)
+            op_values = self.op_values
+            for move in moves:
+                if move.event_id == producer:
+                    key = (producer, move.op_no)
+                    op_values[key] = op_values.get(key, 0) + move.value
         if self.dry_run:
             self.summary.entries.extend(_entries_for_display(self, entries, lines))
 
@@ -713,7 +713,8 @@ class Batch:
                 moves, lines = result.outcomes[inserted.id]
                 check_balanced(lines)
                 self._record_event(cand.parsed, inserted)
-                self._record_outcome(inserted.id, moves, lines, cause=inserted.id)
+                self._record_outcome(inserted.id, moves, lines, cause=inserted.id,
+                                     base_kind=inserted.kind is EventKind.SHIPMENT)
             else:
                 assert reversal is not None and removed is not None
                 self._record_event(cand.parsed, reversal, ref_id=removed.id)
@@ -901,11 +902,12 @@ class Batch:
             gaps = [tuple(g) for g in orjson.loads(row.gaps)] if row is not None else []
             last_seq = row.last_seq if row is not None else None
             gaps, last_seq = record_seqs(gaps, last_seq, self.source_seqs.get(source, []))
+            posted, duplicates, conflicts, exceptions = stats
             values = {
-                "events_posted": (row.events_posted if row else 0) + stats["events_posted"],
-                "duplicates": (row.duplicates if row else 0) + stats["duplicates"],
-                "conflicts": (row.conflicts if row else 0) + stats["conflicts"],
-                "exceptions": (row.exceptions if row else 0) + stats["exceptions"],
+                "events_posted": (row.events_posted if row else 0) + posted,
+                "duplicates": (row.duplicates if row else 0) + duplicates,
+                "conflicts": (row.conflicts if row else 0) + conflicts,
+                "exceptions": (row.exceptions if row else 0) + exceptions,
                 "last_seq": last_seq, "gaps": orjson.dumps(gaps).decode(),
             }
             if row is None:
@@ -1065,19 +1067,10 @@ def _merge(total: PostSummary, part: PostSummary) -> None:
 
 
 PARSE_CHUNK_LINES = 2000
-PARSE_CHUNKS_AHEAD = 4
 
 
-def parse_lines(lines: Iterable[str | bytes], name: str = "", *,
-                helper: bool = False) -> Iterator[Parsed]:
-    """JSON lines -> parsed events, in order; blank lines are skipped.
-
-    With `helper`, a second process validates and canonicalises chunks of lines
-    while this one posts (the machine's other core); results arrive in order.
-    """
-    if helper:
-        yield from _parse_in_helper(lines, name)
-        return
+def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed]:
+    """JSON lines -> parsed events, in order; blank lines are skipped."""
     for number, line in enumerate(lines, 1):
         if isinstance(line, bytes):
             if not line.strip():
@@ -1087,31 +1080,76 @@ def parse_lines(lines: Iterable[str | bytes], name: str = "", *,
         yield parse_event(line, f"{name}line {number}: " if name else f"line {number}: ")
 
 
-def _line_chunks(lines: Iterable[str | bytes], name: str) -> Iterator[tuple[int, str, list]]:
-    chunk: list = []
-    first = 1
-    for number, line in enumerate(lines, 1):
-        chunk.append(line)
-        if len(chunk) >= PARSE_CHUNK_LINES:
-            yield first, name, chunk
-            first, chunk = number + 1, []
-    if chunk:
-        yield first, name, chunk
-
-
-def _parse_in_helper(lines: Iterable[str | bytes], name: str) -> Iterator[Parsed]:
+def parse_file(path: str, name: str = "", *, helper: bool = True,
+               on_bytes: Callable[[int], None] | None = None) -> Iterator[Parsed]:
+    """Parse a JSON-lines file, in order. With `helper`, a second process reads,
+    validates and canonicalises the file in chunks while this one posts (the
+    machine's other core); the pipe between them blocks when full, so memory
+    stays flat however large the file."""
+    if not helper:
+        with open(path, "rb") as handle:
+            lines: Iterable[bytes] = handle
+            if on_bytes is not None:
+                lines = _counting(handle, on_bytes)
+            yield from parse_lines(lines, name)
+        return
     import multiprocessing
 
-    from stockledger.adapters.formats.requests import parse_chunk, parsed_from_tuple
+    from stockledger.adapters.formats.requests import parsed_from_tuple
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:
-        pending: deque = deque()
-        for job in _line_chunks(lines, name):
-            pending.append(pool.apply_async(parse_chunk, (job,)))
-            if len(pending) >= PARSE_CHUNKS_AHEAD:  # bounded: memory stays flat
-                for item in pending.popleft().get():
-                    yield parsed_from_tuple(item)
-        while pending:
-            for item in pending.popleft().get():
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_parse_file_in_helper, args=(path, name, sender),
+                              name="stockledger-parser", daemon=True)
+    process.start()
+    sender.close()
+    try:
+        while True:
+            message = receiver.recv()
+            if message is None:
+                break
+            if isinstance(message, str):
+                raise RuntimeError(f"the parser process failed: {message}")
+            consumed, results = message
+            if on_bytes is not None:
+                on_bytes(consumed)
+            for item in results:
                 yield parsed_from_tuple(item)
+        process.join()
+    finally:
+        receiver.close()
+        if process.is_alive():
+            process.terminate()
+            process.join()
+
+
+def _counting(lines: Iterable[bytes], on_bytes: Callable[[int], None]) -> Iterator[bytes]:
+    for line in lines:
+        on_bytes(len(line))
+        yield line
+
+
+def _parse_file_in_helper(path: str, name: str, sender: Any) -> None:
+    """The helper process: parse `path` chunk by chunk and send plain tuples."""
+    from stockledger.adapters.formats.requests import parse_chunk
+
+    try:
+        with open(path, "rb") as handle:
+            number = 1
+            while True:
+                chunk = []
+                consumed = 0
+                for line in handle:
+                    chunk.append(line)
+                    consumed += len(line)
+                    if len(chunk) >= PARSE_CHUNK_LINES:
+                        break
+                if not chunk:
+                    break
+                sender.send((consumed, parse_chunk((number, name, chunk))))
+                number += len(chunk)
+        sender.send(None)
+    except BaseException as exc:  # reported to the posting process, which raises it
+        sender.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        sender.close()

@@ -70,6 +70,11 @@ class EventRequest(BaseModel):
     allocate: Literal["value", "qty"] | None = None
     extra_cost: Number | None = None
 
+    @property
+    def date_ymd(self) -> int | None:
+        day = self.date
+        return None if day is None else day.year * 10000 + day.month * 100 + day.day
+
     def line_inputs(self) -> list[LineRequest] | tuple["EventRequest", ...]:
         if self.lines is not None:
             if self.sku is not None or self.qty is not None:
@@ -161,7 +166,7 @@ class Parsed:
     source: str
     ext_id: str
     request: "EventRequest | CanonicalRequest | None"
-    doc: dict[str, Any] | None  # canonical form (None when unparseable)
+    doc: dict[str, Any] | None  # canonical form (None when unparseable or not kept)
     payload: str  # what is stored: canonical JSON, or the raw text
     content_hash: str
     error: str | None = None
@@ -242,17 +247,19 @@ class CanonicalLine:
 
     __slots__ = _LINE_FIELDS
 
-    def __init__(self, doc: dict[str, Any]) -> None:
-        get = doc.get
-        self.sku = get("sku")
-        qty = get("qty")
+    def __init__(self, sku: str | None, qty: str | None, uom: str | None, unit_cost: str | None,
+                 unit_price: str | None, lot: str | None) -> None:
+        self.sku = sku
         self.qty = Decimal(qty) if qty is not None else None
-        self.uom = get("uom")
-        cost = get("unit_cost")
-        self.unit_cost = Decimal(cost) if cost is not None else None
-        price = get("unit_price")
-        self.unit_price = Decimal(price) if price is not None else None
-        self.lot = get("lot")
+        self.uom = uom
+        self.unit_cost = Decimal(unit_cost) if unit_cost is not None else None
+        self.unit_price = Decimal(unit_price) if unit_price is not None else None
+        self.lot = lot
+
+
+def _line_fields(doc: dict[str, Any]) -> tuple:
+    get = doc.get
+    return (get("sku"), get("qty"), get("uom"), get("unit_cost"), get("unit_price"), get("lot"))
 
 
 class CanonicalRequest:
@@ -264,39 +271,32 @@ class CanonicalRequest:
     already validated the input.
     """
 
-    __slots__ = ("id", "source", "seq", "type", "date", "location", "from_", "to", "lines",
+    __slots__ = ("id", "source", "seq", "type", "date_ymd", "location", "from_", "to", "lines",
                  "ref", "ref_source", "reason", "order", "amount", "refs", "allocate",
                  "extra_cost", "sku", "qty", "uom", "unit_cost", "unit_price", "lot")
 
-    def __init__(self, doc: dict[str, Any], seq: int | None = None) -> None:
-        get = doc.get
-        self.id = doc["id"]
-        self.source = doc["source"]
+    def __init__(self, source: str, ext_id: str, seq: int | None, fields: tuple) -> None:
+        """`fields` is ``digest(doc)``: the canonical form flattened to a tuple."""
+        self.id = ext_id
+        self.source = source
         self.seq = seq
-        self.type = doc["type"]
-        date = get("date")
-        self.date = dt.date.fromisoformat(date) if date is not None else None
-        self.location = get("location")
-        self.from_ = get("from")
-        self.to = get("to")
-        lines = get("lines")
-        self.lines = [CanonicalLine(line) for line in lines] if lines else None
-        self.ref = get("ref")
-        self.ref_source = get("ref_source")
-        self.reason = get("reason")
-        self.order = get("order")
-        self.refs = get("refs")
-        self.allocate = get("allocate")
-        amount = get("amount")
+        (self.type, self.date_ymd, self.location, self.from_, self.to, self.ref,
+         self.ref_source, self.reason, self.order, amount, self.refs, self.allocate, extra,
+         lines, stray) = fields
         self.amount = Decimal(amount) if amount is not None else None
-        extra = get("extra_cost")
         self.extra_cost = Decimal(extra) if extra is not None else None
-        if lines is None or any(name in doc for name in _LINE_FIELDS):
-            stray = CanonicalLine(doc)  # one-line fields (beside `lines`: an invalid event)
-            for name in _LINE_FIELDS:
-                setattr(self, name, getattr(stray, name))
-        else:
+        self.lines = [CanonicalLine(*line) for line in lines] if lines else None
+        if stray is None:
             self.sku = self.qty = self.uom = self.unit_cost = self.unit_price = self.lot = None
+        else:  # one-line fields beside `lines`: an invalid event, kept as sent
+            line = CanonicalLine(*stray)
+            self.sku, self.qty, self.uom = line.sku, line.qty, line.uom
+            self.unit_cost, self.unit_price, self.lot = line.unit_cost, line.unit_price, line.lot
+
+    @property
+    def date(self) -> dt.date | None:
+        value = self.date_ymd
+        return None if value is None else dt.date(value // 10000, value // 100 % 100, value % 100)
 
     def line_inputs(self) -> Any:
         if self.lines is not None:
@@ -309,9 +309,23 @@ class CanonicalRequest:
         return ()
 
 
+def digest(doc: dict[str, Any]) -> tuple:
+    """The canonical form as a flat tuple (what ``CanonicalRequest`` is built from)."""
+    get = doc.get
+    date = get("date")
+    date_ymd = int(date[:4]) * 10000 + int(date[5:7]) * 100 + int(date[8:10]) if date else None
+    lines = get("lines")
+    stray = _line_fields(doc) if any(name in doc for name in _LINE_FIELDS) else None
+    return (doc["type"], date_ymd, get("location"), get("from"), get("to"), get("ref"),
+            get("ref_source"), get("reason"), get("order"), get("amount"), get("refs"),
+            get("allocate"), get("extra_cost"),
+            tuple(_line_fields(line) for line in lines) if lines else None, stray)
+
+
 def load_stored(payload: str) -> CanonicalRequest:
     """A stored canonical payload back into a request (for replays and references)."""
-    return CanonicalRequest(orjson.loads(payload))
+    doc = orjson.loads(payload)
+    return CanonicalRequest(doc["source"], doc["id"], None, digest(doc))
 
 
 def parse_chunk(job: tuple[int, str, list[bytes]]) -> list[tuple]:
@@ -322,17 +336,18 @@ def parse_chunk(job: tuple[int, str, list[bytes]]) -> list[tuple]:
         if not line.strip():
             continue
         parsed = parse_event(line, f"{name}line {number}: ")
+        fields = digest(parsed.doc) if parsed.doc is not None else None
         out.append((parsed.source, parsed.ext_id, parsed.payload, parsed.content_hash,
-                    parsed.error, parsed.seq, parsed.request is not None))
+                    parsed.error, parsed.seq, fields))
     return out
 
 
 def parsed_from_tuple(item: tuple) -> Parsed:
-    source, ext_id, payload, digest, error, seq, valid = item
-    if not valid:
-        return Parsed(source, ext_id, None, None, payload, digest, error, seq)
-    doc = orjson.loads(payload)
-    return Parsed(source, ext_id, CanonicalRequest(doc, seq), doc, payload, digest, None, seq)
+    source, ext_id, payload, content, error, seq, fields = item
+    if fields is None:
+        return Parsed(source, ext_id, None, None, payload, content, error, seq)
+    return Parsed(source, ext_id, CanonicalRequest(source, ext_id, seq, fields), None, payload,
+                  content, None, seq)
 
 
 # ---------------------------------------------------------------------------
