@@ -138,17 +138,18 @@ def post(file: Annotated[str, typer.Argument(help="Events as JSON lines, or - fo
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         name = os.path.basename(file) + " "
         helper = size >= HELPER_BYTES_MIN  # big files: parse on the other core
+        setup = ws.current_setup() if helper else None
         if show_progress:
             with Progress(TextColumn("posting"), BarColumn(), TransferSpeedColumn(),
                           TimeElapsedColumn(), console=err, transient=True) as progress:
                 task = progress.add_task("post", total=size)
                 summary = post_events(
-                    ws, parse_file(file, name, helper=helper,
+                    ws, parse_file(file, name, helper=helper, setup=setup,
                                    on_bytes=lambda n: progress.advance(task, n)),
                     dry_run=dry_run, keep_results=True)
         else:
-            summary = post_events(ws, parse_file(file, name, helper=helper), dry_run=dry_run,
-                                  keep_results=True)
+            summary = post_events(ws, parse_file(file, name, helper=helper, setup=setup),
+                                  dry_run=dry_run, keep_results=True)
     _print_summary(summary, json_, dry_run)
 
 

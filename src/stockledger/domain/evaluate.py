@@ -45,19 +45,21 @@ class Op(IntEnum):
 
 
 class Move(NamedTuple):
-    """A subledger movement. `event_id` is the event it belongs to; `producer_id`
-    the event whose evaluation computed it (another event for a settlement)."""
+    """A subledger movement, in the column order of its table. `event_id` is the
+    event it belongs to; `producer_id` the event whose evaluation computed it
+    (another event for a settlement)."""
 
     event_id: int
     op_no: int
     producer_id: int
+    kind: str  # post (the event's own), recost (a later correction)
+    op: int  # an Op
     date: int
     sku_id: int
     location_id: int
     entity_id: int
     account_id: int
     counter_id: int | None
-    op: Op
     qty: int
     value: int
     layer_ref: int | None = None
@@ -67,8 +69,9 @@ class Move(NamedTuple):
 
 
 class GLLine(NamedTuple):
-    """A journal line; amount > 0 is a debit. `op_no` is None for fixed amounts
-    (AP, revenue...) that no replay can change."""
+    """A journal line, in the column order of its table (the entry id follows);
+    amount > 0 is a debit. `op_no` is None for fixed amounts (AP, revenue...)
+    that no replay can change."""
 
     event_id: int
     producer_id: int
@@ -81,7 +84,7 @@ class GLLine(NamedTuple):
     op_no: int | None
 
 
-_IN, _OUT = Op.IN, Op.OUT
+_IN, _OUT, _VALUE, _COUNT = int(Op.IN), int(Op.OUT), int(Op.VALUE), int(Op.COUNT)
 
 
 class Context(Protocol):
@@ -169,8 +172,8 @@ class Emitter:
         event_id, date, sku = self.event_id, self.date, product.id
         if date > state.last_date:
             state.last_date = date
-        self.moves.append(Move(event_id, op_no, event_id, date, sku, location_id, entity_id,
-                               account_id, counter_id, _OUT, -qty, -value, prefer, lot))
+        self.moves.append(Move(event_id, op_no, event_id, "post", _OUT, date, sku, location_id,
+                               entity_id, account_id, counter_id, -qty, -value, prefer, lot))
         if gl and value:
             append = self.lines.append
             append(GLLine(event_id, event_id, date, entity_id, account_id, -value, sku,
@@ -191,8 +194,8 @@ class Emitter:
         settlements = state.add(qty, value, pack_origin(event_id, op_no), date, lot)
         if date > state.last_date:
             state.last_date = date
-        self.moves.append(Move(event_id, op_no, event_id, date, sku, location_id, entity_id,
-                               account_id, counter_id, _IN, qty, value, None, lot))
+        self.moves.append(Move(event_id, op_no, event_id, "post", _IN, date, sku, location_id,
+                               entity_id, account_id, counter_id, qty, value, None, lot))
         if gl and value:
             append = self.lines.append
             append(GLLine(event_id, event_id, date, entity_id, account_id, value, sku,
@@ -211,9 +214,10 @@ class Emitter:
             if not diff:
                 continue
             short = settlement.shortfall
-            self.moves.append(Move(short.event_id, short.op_no, self.event_id, self.date, sku_id,
-                                   location_id, short.entity_id, short.account_id,
-                                   short.counter_id, Op.OUT, 0, -diff, None, short.lot))
+            self.moves.append(Move(short.event_id, short.op_no, self.event_id, "recost", _OUT,
+                                   self.date, sku_id, location_id, short.entity_id,
+                                   short.account_id, short.counter_id, 0, -diff, None,
+                                   short.lot))
             for account_id, amount in ((short.account_id, -diff), (short.counter_id, diff)):
                 if account_id is not None:
                     self.lines.append(GLLine(short.event_id, self.event_id, self.date,
@@ -234,8 +238,8 @@ class Emitter:
         state.add_value(origin, share)
         if self.date > state.last_date:
             state.last_date = self.date
-        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
-                               location_id, entity_id, account_id, counter_id, Op.VALUE, 0,
+        self.moves.append(Move(self.event_id, op_no, self.event_id, "post", _VALUE, self.date,
+                               product.id, location_id, entity_id, account_id, counter_id, 0,
                                share, origin, None, received_qty, difference))
         self.line(account_id, share, entity_id, product.id, location_id, op_no)
         self.line(counter_id, difference - share, entity_id, product.id, location_id, op_no)
@@ -259,8 +263,8 @@ class Emitter:
                                     self.date, lot)
         if self.date > state.last_date:
             state.last_date = self.date
-        self.moves.append(Move(self.event_id, op_no, self.event_id, self.date, product.id,
-                               location_id, entity_id, account_id, counter_id, Op.COUNT,
+        self.moves.append(Move(self.event_id, op_no, self.event_id, "post", _COUNT, self.date,
+                               product.id, location_id, entity_id, account_id, counter_id,
                                variance, value, None, lot, counted))
         self.line(account_id, value, entity_id, product.id, location_id, op_no)
         self.line(counter_id, -value, entity_id, product.id, location_id, op_no)

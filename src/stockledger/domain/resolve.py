@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
 
 from stockledger import limits
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
@@ -28,7 +28,7 @@ from stockledger.domain.events import (
     ymd,
     ymd_text,
 )
-from stockledger.domain.money import amount_minor, qty_to_micro
+from stockledger.domain.money import QTY_SCALE, amount_minor, qty_to_micro
 from stockledger.domain.setup import CogsOn, Location, Method, Product, ProductKind, Role, Setup
 
 
@@ -76,6 +76,7 @@ def _invalid(message: str) -> Rejection:
 
 
 _KINDS = {kind.value: kind for kind in EventKind}
+QTY_SCALE_DECIMAL = Decimal(QTY_SCALE)
 
 POSITIVE_QTY = {
     EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.TRANSFER, EventKind.PURCHASE_RETURN,
@@ -150,12 +151,36 @@ def _decimal_ok(value: Decimal | None, what: str, maximum: int) -> None:
         raise _invalid(f"{what} {value} is out of range (at most {maximum})")
 
 
+class Prepared(NamedTuple):
+    """The reference-free half of resolution, in plain values (cheap to send
+    between processes). `lines` holds, per line: (product id, qty in base
+    micro-units as sent (signed), amount in minor units or None, lot, and — only
+    when the currency is not yet known — the sent qty and price as text)."""
+
+    version: int
+    kind: str
+    date: int
+    location_id: int | None
+    to_location_id: int | None
+    reason: str | None
+    ref: str | None
+    ref_source: str | None
+    lines: tuple
+
+
 def resolve(req: EventInput, *, event_id: int, setup: Setup,
             find_ref: RefFinder) -> tuple[Event | Reversal, Rejection | None]:
     """Resolve `req` or raise the first Rejection in SPEC 10 order.
 
     Returns the event and the deferred UNMAPPED_ACCOUNT rejection (or None).
     """
+    return complete(prepare(req, setup), event_id=event_id, source=req.source, ext_id=req.id,
+                    setup=setup, find_ref=find_ref)
+
+
+def prepare(req: EventInput, setup: Setup) -> Prepared:
+    """Structure, sign, location, SKU, UOM and lot checks, and the arithmetic,
+    in SPEC 10 order: everything that needs neither references nor ids."""
     kind = _KINDS.get(req.type)
     if kind is None:
         kinds = ", ".join(k.value for k in EventKind)
@@ -165,8 +190,17 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
     date = req.date_ymd
     if date is None:
         raise _invalid("date is required (YYYY-MM-DD)")
+    ref_source = req.ref_source or req.source
     if kind is EventKind.REVERSAL:
-        return _resolve_reversal(req, event_id, date, setup, find_ref), None
+        if req.ref is None:
+            raise _invalid("a reversal needs ref (the id of the event it reverses)")
+        try:
+            has_lines = bool(req.line_inputs())
+        except ValueError:
+            has_lines = True
+        if has_lines:
+            raise _invalid("a reversal has no lines: it reverses the event named by ref")
+        return Prepared(setup.version, kind.value, date, None, None, None, req.ref, ref_source, ())
 
     try:
         raw_lines = req.line_inputs()
@@ -222,31 +256,12 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
         unknown_sku = unknown_uom = lot_missing = None
         raise Rejection(first.code, first.message)
 
-    # -- references -----------------------------------------------------------
-    ref: Event | None = None
-    if kind in REF_KINDS and req.ref is not None:
-        ref = _resolve_ref(req, kind, date, find_ref)
-        if location is None:
-            location = ref.location
-        if kind is EventKind.SALES_RETURN and location is not None and ref.location is not None \
-                and location.entity.id != ref.location.entity.id:
-            raise _invalid(f"sales return at {location.code} ({location.entity.code}) for a "
-                           f"shipment of entity {ref.location.entity.code}")
-    if location is None:
-        raise _invalid("location is required")
-
-    # -- lines, amounts, accounts ------------------------------------------------
-    missing: list[str] = []
-    reason = req.reason if kind is EventKind.ADJUSTMENT else (
-        "cycle_count" if kind is EventKind.CYCLE_COUNT else None)
-    entity = location.entity
-    lines: list[Line] = []
-    to_accounts: list[Accounts] = []
+    # -- quantities and amounts ---------------------------------------------------
     invoice = kind is EventKind.CUSTOMER_INVOICE
-    memo = setup.memo
-    to_id = to_location.id if to_location is not None else None
-    amount_max = limits.AMOUNT_UNITS_MAX * 10**entity.exp
-    for n, (raw, product, factor) in enumerate(zip(raw_lines, products, factors)):
+    exp = location.entity.exp if location is not None else setup.uniform_exp
+    amount_max = limits.AMOUNT_UNITS_MAX * 10**exp if exp is not None else None
+    lines = []
+    for raw, product, factor in zip(raw_lines, products, factors):
         qty_sent: Decimal = raw.qty  # type: ignore[assignment]
         qty_base = qty_sent if factor == 1 else qty_sent * factor
         try:
@@ -256,13 +271,65 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
         if abs(qty_base) > limits.QTY_UNITS_MAX:
             raise _invalid(f"quantity {qty_sent} is out of range")
         price = raw.unit_price if invoice else raw.unit_cost
-        amount = None
-        if price is not None:
-            amount = amount_minor(qty_sent, price, entity.exp)
-            if abs(amount) > amount_max:
+        if price is None:
+            lines.append((product.id, qty, None, raw.lot or None, None, None))
+        elif exp is None:  # a document in a multi-currency setup: priced once its ref is known
+            lines.append((product.id, qty, None, raw.lot or None, str(qty_sent), str(price)))
+        else:
+            amount = amount_minor(qty_sent, price, exp)
+            if abs(amount) > amount_max:  # type: ignore[operator]
                 raise _invalid(f"line amount {qty_sent} x {price} is out of range")
+            lines.append((product.id, qty, amount, raw.lot or None, None, None))
+    reason = req.reason if kind is EventKind.ADJUSTMENT else (
+        "cycle_count" if kind is EventKind.CYCLE_COUNT else None)
+    return Prepared(setup.version, kind.value, date,
+                    location.id if location is not None else None,
+                    to_location.id if to_location is not None else None,
+                    reason, req.ref if kind in REF_KINDS else None, ref_source, tuple(lines))
+
+
+def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, setup: Setup,
+             find_ref: RefFinder) -> tuple[Event | Reversal, Rejection | None]:
+    """References, accounts and the resolved records (SPEC 10 order continues:
+    references, then the deferred account check)."""
+    kind = _KINDS[prepared.kind]
+    date = prepared.date
+    if kind is EventKind.REVERSAL:
+        return _resolve_reversal(prepared, event_id, source, ext_id, setup, find_ref), None
+    location = setup.location_by_id(prepared.location_id) if prepared.location_id else None
+    to_location = (setup.location_by_id(prepared.to_location_id)
+                   if prepared.to_location_id else None)
+
+    # -- references -----------------------------------------------------------
+    ref: Event | None = None
+    if prepared.ref is not None:
+        ref = _resolve_ref(prepared.ref, prepared.ref_source, kind, date, find_ref)
+        if location is None:
+            location = ref.location
+        if kind is EventKind.SALES_RETURN and location is not None and ref.location is not None \
+                and location.entity.id != ref.location.entity.id:
+            raise _invalid(f"sales return at {location.code} ({location.entity.code}) for a "
+                           f"shipment of entity {ref.location.entity.code}")
+    if location is None:
+        raise _invalid("location is required")
+
+    # -- lines, accounts ------------------------------------------------------------
+    missing: list[str] = []
+    reason = prepared.reason
+    entity = location.entity
+    lines: list[Line] = []
+    to_accounts: list[Accounts] = []
+    memo = setup.memo
+    to_id = to_location.id if to_location is not None else None
+    product_by_id = setup.product_by_id
+    for n, (product_id, qty, amount, lot, qty_text, price_text) in enumerate(prepared.lines):
+        product = product_by_id(product_id)
+        if price_text is not None:
+            amount = amount_minor(Decimal(qty_text), Decimal(price_text), entity.exp)
+            if abs(amount) > limits.AMOUNT_UNITS_MAX * 10**entity.exp:
+                raise _invalid(f"line amount {qty_text} x {price_text} is out of range")
         ref_index = _ref_line(ref, product, kind) if ref is not None else None
-        plan = memo.get((kind, product.id, location.id, to_id, reason))
+        plan = memo.get((kind, product_id, location.id, to_id, reason))
         if plan is None:
             plan = _line_plan(setup, kind, product, location, to_location, reason)
         line_accounts, components, line_to_accounts, lacking = plan
@@ -275,7 +342,7 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
             built = []
             for slot, part_product, per_unit, part_accounts in components:
                 try:
-                    part_qty = qty_to_micro(abs(qty_base) * per_unit)
+                    part_qty = qty_to_micro(abs(qty) * per_unit / QTY_SCALE_DECIMAL)
                 except ValueError:
                     raise _invalid(f"component {part_product.sku} quantity has more than 6 "
                                    f"decimal places") from None
@@ -283,11 +350,10 @@ def resolve(req: EventInput, *, event_id: int, setup: Setup,
             parts = tuple(built)
         if line_to_accounts is not None:
             to_accounts.append(line_to_accounts)
-        lines.append(Line(n, product, qty, amount, raw.lot or None, line_accounts, parts,
-                          ref_index))
+        lines.append(Line(n, product, qty, amount, lot, line_accounts, parts, ref_index))
 
     event = Event(
-        id=event_id, source=req.source, ext_id=req.id, kind=kind, date=date,
+        id=event_id, source=source, ext_id=ext_id, kind=kind, date=date,
         config_version=setup.version, entity=entity, location=location, lines=tuple(lines),
         to_location=to_location, to_accounts=tuple(to_accounts), ref=ref, reason=reason,
     )
@@ -400,21 +466,21 @@ def _line_problem(kind: EventKind, n: int | None, raw: LineInput) -> None:
     raise InvariantViolation("a line was flagged invalid without a reason")
 
 
-def _resolve_ref(req: EventInput, kind: EventKind, date: int, find_ref: RefFinder) -> Event:
-    source = req.ref_source or req.source
-    found = find_ref(source, req.ref)  # type: ignore[arg-type]
+def _resolve_ref(ref_id: str, ref_source: str, kind: EventKind, date: int,
+                 find_ref: RefFinder) -> Event:
+    found = find_ref(ref_source, ref_id)
     target = found.event
     if target is None:
         raise Rejection(ErrorCode.UNKNOWN_REFERENCE,
-                        f"ref {req.ref!r} (source {source}) is not a posted event")
+                        f"ref {ref_id!r} (source {ref_source}) is not a posted event")
     if not isinstance(target, Event) or target.kind not in REF_KINDS[kind]:
         wanted = " or ".join(k.value for k in REF_KINDS[kind])
         got = target.kind.value
-        raise _invalid(f"ref {req.ref!r} is a {got}; a {kind.value} must refer to a {wanted}")
+        raise _invalid(f"ref {ref_id!r} is a {got}; a {kind.value} must refer to a {wanted}")
     if found.reversed:
-        raise Rejection(ErrorCode.UNKNOWN_REFERENCE, f"ref {req.ref!r} was reversed")
+        raise Rejection(ErrorCode.UNKNOWN_REFERENCE, f"ref {ref_id!r} was reversed")
     if date < target.date:
-        raise _invalid(f"dated {ymd_text(date)}, before {target.kind.value} {req.ref!r} "
+        raise _invalid(f"dated {ymd_text(date)}, before {target.kind.value} {ref_id!r} "
                        f"({ymd_text(target.date)}) it refers to")
     return target
 
@@ -427,27 +493,19 @@ def _ref_line(ref: Event, product: Product, kind: EventKind) -> int:
                     f"{product.sku}, so this {kind.value} cannot refer to it")
 
 
-def _resolve_reversal(req: EventInput, event_id: int, date: int, setup: Setup,
-                      find_ref: RefFinder) -> Reversal:
-    if req.ref is None:
-        raise _invalid("a reversal needs ref (the id of the event it reverses)")
-    try:
-        has_lines = bool(req.line_inputs())
-    except ValueError:
-        has_lines = True
-    if has_lines:
-        raise _invalid("a reversal has no lines: it reverses the event named by ref")
-    source = req.ref_source or req.source
-    found = find_ref(source, req.ref)
+def _resolve_reversal(prepared: Prepared, event_id: int, source: str, ext_id: str,
+                      setup: Setup, find_ref: RefFinder) -> Reversal:
+    ref_id, ref_source = prepared.ref, prepared.ref_source
+    found = find_ref(ref_source, ref_id)  # type: ignore[arg-type]
     if found.event is None:
         raise Rejection(ErrorCode.UNKNOWN_REFERENCE,
-                        f"ref {req.ref!r} (source {source}) is not a posted event")
+                        f"ref {ref_id!r} (source {ref_source}) is not a posted event")
     if isinstance(found.event, Reversal):
-        raise _invalid(f"{req.ref!r} is itself a reversal and cannot be reversed")
+        raise _invalid(f"{ref_id!r} is itself a reversal and cannot be reversed")
     if found.reversed:
-        raise Rejection(ErrorCode.ALREADY_REVERSED, f"{req.ref!r} was already reversed")
+        raise Rejection(ErrorCode.ALREADY_REVERSED, f"{ref_id!r} was already reversed")
     if found.live_documents:
         docs = ", ".join(found.live_documents[:5])
-        raise _invalid(f"{req.ref!r} cannot be reversed while documents refer to it "
+        raise _invalid(f"{ref_id!r} cannot be reversed while documents refer to it "
                        f"(reverse them first: {docs})")
-    return Reversal(event_id, req.source, req.id, date, setup.version, found.event)
+    return Reversal(event_id, source, ext_id, prepared.date, setup.version, found.event)

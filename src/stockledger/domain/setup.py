@@ -183,6 +183,7 @@ class Setup:
     policies: Policies
     memo: dict = field(default_factory=dict, repr=False)  # resolution caches, per version
     lot_products: frozenset[int] = field(default=frozenset(), repr=False)  # need a lot per line
+    uniform_exp: int | None = field(default=None, repr=False)  # currency decimals, if one for all
     _exact: dict[str, str] = field(default_factory=dict, repr=False)
     _normalized: dict[str, str] = field(default_factory=dict, repr=False)
     _account_cache: dict[tuple, Account | None] = field(default_factory=dict, repr=False)
@@ -205,6 +206,8 @@ class Setup:
             p.id for p in self.products.values()
             if p.method is Method.SPECIFIC or (p.kind is ProductKind.BUNDLE and any(
                 self.products[c.sku].method is Method.SPECIFIC for c in p.components)))
+        exps = {e.exp for e in self.entities.values()}
+        self.uniform_exp = exps.pop() if len(exps) == 1 else None
         self._accounts_by_id.update({a.id: a for a in self.accounts.values()})
         self._locations_by_id.update({loc.id: loc for loc in self.locations.values()})
         self._entities_by_id.update({e.id: e for e in self.entities.values()})

@@ -94,16 +94,15 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
             # replenishment: SKUs below their reorder point get a receipt up to ~60 units
             loc = rng.randrange(len(LOCATIONS))
             lines = []
-            for sku in rng.sample(range(skus), 12):
+            wanted = rng.randint(2, 4)
+            candidates = sorted(rng.sample(range(skus), 40),
+                                key=lambda k: on_hand.get((k, loc), 0))[:wanted]
+            for sku in candidates:
                 have = on_hand.get((sku, loc), 0)
-                if have >= 25:
-                    continue
-                qty = rng.randint(30, 60) - have
+                qty = max(5, min(60, 45 - have + rng.randint(-5, 5)))
                 unit = cost[sku] + rng.randint(-20, 20)
                 on_hand[(sku, loc)] = have + qty
                 lines.append((sku, qty, unit))
-                if len(lines) >= rng.randint(1, 5):
-                    break
             if not lines:
                 continue
             unbilled.append((event_id, [(s, q) for s, q, _ in lines]))
@@ -122,7 +121,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
             loc = rng.randrange(len(LOCATIONS))
             stocked = [k for k in _sample_keys(rng, on_hand, loc, 8)]
             lines = []
-            for sku in stocked[: rng.randint(1, 5)]:
+            for sku in stocked[: rng.randint(2, 4)]:
                 qty = min(on_hand[(sku, loc)], rng.randint(1, 20))
                 if qty <= 0:
                     continue
@@ -145,7 +144,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
             source = rng.randrange(len(LOCATIONS))
             target = (source + rng.randint(1, len(LOCATIONS) - 1)) % len(LOCATIONS)
             lines = []
-            for sku in _sample_keys(rng, on_hand, source, 3)[: rng.randint(1, 3)]:
+            for sku in _sample_keys(rng, on_hand, source, 4)[: rng.randint(1, 4)]:
                 qty = min(on_hand[(sku, source)], rng.randint(1, 10))
                 if qty <= 0:
                     continue
@@ -159,7 +158,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
                          "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
         elif roll < 0.99:
             loc = rng.randrange(len(LOCATIONS))
-            keys = _sample_keys(rng, on_hand, loc, 2)
+            keys = _sample_keys(rng, on_hand, loc, 3)
             if not keys:
                 continue
             lines = []
@@ -178,7 +177,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
                          "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
         else:
             loc = rng.randrange(len(LOCATIONS))
-            keys = _sample_keys(rng, on_hand, loc, 3)
+            keys = _sample_keys(rng, on_hand, loc, rng.randint(2, 4))
             if not keys:
                 continue
             lines = []
@@ -198,7 +197,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
 def _sample_keys(rng: random.Random, on_hand: dict[tuple[int, int], int], loc: int,
                  tries: int) -> list[int]:
     keys: list[int] = []
-    for _ in range(tries * 3):
+    for _ in range(tries * 6):
         sku = rng.randrange(SKUS)
         if on_hand.get((sku, loc), 0) > 0 and sku not in keys:
             keys.append(sku)
@@ -277,7 +276,7 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
                     sys.stderr.write(f"\r  {done[0]:>10,} events  {rate:,.0f}/s ")
                     sys.stderr.flush()
 
-            summary = post_events(ws, parse_file(path), progress=tick)
+            summary = post_events(ws, parse_file(path, setup=ws.current_setup()), progress=tick)
             seconds = time.perf_counter() - started
             if progress:
                 sys.stderr.write("\n")

@@ -54,7 +54,7 @@ from stockledger.domain.replay import (
     period_rejection,
     replay,
 )
-from stockledger.domain.resolve import RefLookup, resolve
+from stockledger.domain.resolve import Prepared, RefLookup, complete, prepare, resolve
 from stockledger.domain.sequences import record_seqs
 from stockledger.domain.setup import CogsOn, Product, Setup
 from stockledger.domain.states import StockState
@@ -64,11 +64,12 @@ REFERABLE = frozenset({EventKind.RECEIPT, EventKind.SHIPMENT})  # what documents
 
 ENTRY_COLUMNS = ("id", "event_id", "kind", "entity_id", "date_ymd", "cause_event_id",
                  "producer_event_id")
-LINE_COLUMNS = ("entry_id", "event_id", "producer_event_id", "entity_id", "account_id",
-                "date_ymd", "debit_minor", "credit_minor", "sku_id", "location_id", "op_no")
+LINE_COLUMNS = ("event_id", "producer_event_id", "date_ymd", "entity_id", "account_id",
+                "amount_minor", "sku_id", "location_id", "op_no", "entry_id")  # GLLine + entry
 MOVE_COLUMNS = ("event_id", "op_no", "producer_event_id", "kind", "op", "date_ymd", "sku_id",
                 "location_id", "entity_id", "account_id", "counter_account_id", "qty_micro",
-                "value_minor", "layer_ref", "lot", "param_qty_micro", "param_value_minor")
+                "value_minor", "layer_ref", "lot", "param_qty_micro",
+                "param_value_minor")  # = Move
 EVENT_COLUMNS = ("id", "source", "ext_id", "kind", "date_ymd", "entity_id", "ref_event_id",
                  "config_version", "content_hash", "payload", "batch_id")
 
@@ -233,6 +234,7 @@ class DbHistory:
 @dataclass
 class _Candidate:
     parsed: Parsed
+    prepared: Prepared | None = None
     event: Event | None = None
     unmapped: Rejection | None = None
     is_reversal: bool = False
@@ -355,7 +357,7 @@ class Batch:
                 if row.content_hash == parsed.content_hash or (same_as_queued and not self.retry):
                     self._result(parsed, "duplicate")
                     continue
-                if parsed.request is not None:
+                if parsed.valid:
                     what = first_difference(orjson.loads(row.payload),
                                             orjson.loads(parsed.payload))
                 else:
@@ -369,11 +371,10 @@ class Batch:
                 continue
             if in_queue is not None:
                 self.exception_posted[key] = in_queue
-            if parsed.request is None:
+            if not parsed.valid:
                 self._fail(parsed, Rejection(ErrorCode.INVALID_EVENT, parsed.error or "invalid"))
                 continue
-            candidates.append(_Candidate(parsed,
-                                         is_reversal=parsed.request.type == EventKind.REVERSAL.value))
+            candidates.append(_Candidate(parsed))
         return candidates
 
     def _find_ref(self, source: str, ext_id: str) -> RefLookup:
@@ -385,25 +386,47 @@ class Batch:
             return RefLookup(None)
         return RefLookup(self.stored.get(row.id), reversed=row.id in self.db_reversed)
 
+    def _prepare(self, cand: _Candidate) -> None:
+        """The reference-free half of resolution: from the parser process when it
+        used this setup version, else here."""
+        parsed = cand.parsed
+        version = self.setup.version
+        try:
+            if parsed.prepared is not None and parsed.prepared.version == version:
+                cand.prepared = parsed.prepared
+            elif parsed.prepare_error is not None and parsed.prepare_error[0] == version:
+                _, code, message = parsed.prepare_error
+                raise Rejection(ErrorCode(code), message)
+            else:
+                cand.prepared = prepare(parsed.get_request(), self.setup)
+        except Rejection as rejection:
+            self._fail(parsed, rejection)
+            return
+        cand.is_reversal = cand.prepared.kind == EventKind.REVERSAL.value
+
     def _resolve_all(self, candidates: list[_Candidate]) -> None:
         """B: resolution (reversals are resolved when reached, after a flush)."""
-        ref_keys = [(c.parsed.request.ref_source or c.parsed.source, c.parsed.request.ref)
-                    for c in candidates if c.parsed.request.ref is not None]
+        for cand in candidates:
+            self._prepare(cand)
+        ref_keys = [(c.prepared.ref_source, c.prepared.ref) for c in candidates
+                    if c.prepared is not None and c.prepared.ref is not None]
         if ref_keys:
             self.db_refs = store.events_by_keys(self.conn, ref_keys)
             self.stored.resolve_rows(list(self.db_refs.values()))
             self.db_reversed = store.reversed_among(self.conn, [r.id for r in self.db_refs.values()])
-        plain = [c for c in candidates if not c.is_reversal]
+        plain = [c for c in candidates if c.prepared is not None and not c.is_reversal]
         ids = self.event_ids.take(len(plain))
         for cand, event_id in zip(plain, ids):
+            parsed = cand.parsed
             try:
-                event, cand.unmapped = resolve(cand.parsed.request, event_id=event_id,
-                                               setup=self.setup, find_ref=self._find_ref)
+                event, cand.unmapped = complete(cand.prepared, event_id=event_id,
+                                                source=parsed.source, ext_id=parsed.ext_id,
+                                                setup=self.setup, find_ref=self._find_ref)
             except Rejection as rejection:
-                self._fail(cand.parsed, rejection, event_id)
+                self._fail(parsed, rejection, event_id)
                 continue
             cand.event = event  # type: ignore[assignment]
-            self.in_batch[cand.parsed.source, cand.parsed.ext_id] = event  # type: ignore[assignment]
+            self.in_batch[parsed.source, parsed.ext_id] = event  # type: ignore[assignment]
 
     def _prefetch(self, candidates: list[_Candidate]) -> None:
         """C: stock positions and document pools the batch will touch."""
@@ -632,11 +655,8 @@ class Batch:
             entries = {(event_id, date, entity_id): entry_id}
             kind = "post" if event_id == producer and cause == producer else "recost"
             self.entry_rows.append((entry_id, event_id, kind, entity_id, date, cause, producer))
-            for line in lines:
-                amount = line.amount
-                line_rows.append((entry_id, event_id, producer, entity_id, line.account_id, date,
-                                  amount if amount > 0 else 0, -amount if amount < 0 else 0,
-                                  line.sku_id, line.location_id, line.op_no))
+            tail = (entry_id,)
+            line_rows.extend([line + tail for line in lines])
         else:
             lines = net_lines(lines)
             check_balanced(lines)
@@ -650,20 +670,11 @@ class Batch:
                     kind = "post" if line.event_id == producer and cause == producer else "recost"
                     self.entry_rows.append((entry_id, line.event_id, kind, line.entity_id,
                                             line.date, cause, producer))
-                amount = line.amount
-                line_rows.append((entry_id, line.event_id, producer, line.entity_id,
-                                  line.account_id, line.date, amount if amount > 0 else 0,
-                                  -amount if amount < 0 else 0, line.sku_id, line.location_id,
-                                  line.op_no))
-        post = "post" if cause == producer else "recost"
-        move_rows = self.move_rows
-        for move in moves:
-            move_rows.append((move.event_id, move.op_no, move.producer_id,
-                              post if move.event_id == producer else "recost",
-                              move.op, move.date, move.sku_id, move.location_id,
-                              move.entity_id, move.account_id, move.counter_id, move.qty,
-                              move.value, move.layer_ref, move.lot, move.param_qty,
-                              move.param_value))
+                line_rows.append(line + (entry_id,))
+        if cause == producer:
+            self.move_rows.extend(moves)  # a Move is its row
+        else:
+            self.move_rows.extend(move._replace(kind="recost") for move in moves)
         if base_kind:  # a shipment: documents will need its cost (pools)
             op_values = self.op_values
             for move in moves:
@@ -778,25 +789,23 @@ class Batch:
                                         owner if mirror else producer))
                 if kind == "recost":
                     self.recost_count += 1
-            self.line_rows.append((entry_id, owner, owner if mirror else producer, entity,
-                                   account, date, amount if amount > 0 else 0,
-                                   -amount if amount < 0 else 0, sku, loc, op_no))
+            self.line_rows.append((owner, owner if mirror else producer, date, entity, account,
+                                   amount, sku, loc, op_no, entry_id))
         for (event_id, op_no, producer, date), qty, value, template in move_deltas:
             mirror = removed_id is not None and event_id == removed_id and producer == removed_id
             owner = reversal.id if mirror else event_id  # type: ignore[union-attr]
             self.move_rows.append((
                 owner, op_no, owner if mirror else producer, "reversal" if mirror else "recost",
                 int(template.op), date, template.sku_id, template.location_id,
-                template.entity_id, template.account_id,
-                getattr(template, "counter_id", None), qty, value, template.layer_ref,
-                template.lot, None, None))
+                template.entity_id, template.account_id, template.counter_id, qty, value,
+                template.layer_ref, template.lot, None, None))
 
     def _post_reversal(self, cand: _Candidate) -> None:
         self.flush()
-        request = cand.parsed.request
-        source = request.ref_source or request.source
-        rows = store.events_by_keys(self.conn, [(source, request.ref)])
-        row = rows.get((source, request.ref))
+        prepared = cand.prepared
+        source, ref = prepared.ref_source, prepared.ref
+        rows = store.events_by_keys(self.conn, [(source, ref)])
+        row = rows.get((source, ref))
         event_id = self.event_ids.one()
 
         def find(_source: str, _ext_id: str) -> RefLookup:
@@ -810,7 +819,8 @@ class Batch:
             return RefLookup(target, reversed_, live)
 
         try:
-            reversal, _ = resolve(request, event_id=event_id, setup=self.setup, find_ref=find)
+            reversal, _ = complete(prepared, event_id=event_id, source=cand.parsed.source,
+                                   ext_id=cand.parsed.ext_id, setup=self.setup, find_ref=find)
             if isinstance(reversal, Reversal):
                 closed = self._closed(reversal, reversal.target.date)
                 if closed is not None:
@@ -916,12 +926,6 @@ class Batch:
                 self.conn.execute(update(t).where(t.c.source == source).values(**values))
         self.source_stats.clear()
         self.source_seqs.clear()
-
-
-def _move_row(move: Move, kind: str) -> tuple:
-    return (move.event_id, move.op_no, move.producer_id, kind, int(move.op), move.date,
-            move.sku_id, move.location_id, move.entity_id, move.account_id, move.counter_id,
-            move.qty, move.value, move.layer_ref, move.lot, move.param_qty, move.param_value)
 
 
 def _own_move_keys(conn: Connection, event_id: int) -> list[tuple[int, int]]:
@@ -1067,6 +1071,7 @@ def _merge(total: PostSummary, part: PostSummary) -> None:
 
 
 PARSE_CHUNK_LINES = 2000
+PARSE_CHUNKS_AHEAD = 16  # ~32,000 events parsed ahead at most (a batch and a half)
 
 
 def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed]:
@@ -1081,7 +1086,8 @@ def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed
 
 
 def parse_file(path: str, name: str = "", *, helper: bool = True,
-               on_bytes: Callable[[int], None] | None = None) -> Iterator[Parsed]:
+               on_bytes: Callable[[int], None] | None = None,
+               setup: Setup | None = None) -> Iterator[Parsed]:
     """Parse a JSON-lines file, in order. With `helper`, a second process reads,
     validates and canonicalises the file in chunks while this one posts (the
     machine's other core); the pipe between them blocks when full, so memory
@@ -1098,14 +1104,13 @@ def parse_file(path: str, name: str = "", *, helper: bool = True,
     from stockledger.adapters.formats.requests import parsed_from_tuple
 
     context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_parse_file_in_helper, args=(path, name, sender),
+    queue = context.Queue(maxsize=PARSE_CHUNKS_AHEAD)  # the parser runs ahead, boundedly
+    process = context.Process(target=_parse_file_in_helper, args=(path, name, queue, setup),
                               name="stockledger-parser", daemon=True)
     process.start()
-    sender.close()
     try:
         while True:
-            message = receiver.recv()
+            message = queue.get()
             if message is None:
                 break
             if isinstance(message, str):
@@ -1114,13 +1119,13 @@ def parse_file(path: str, name: str = "", *, helper: bool = True,
             if on_bytes is not None:
                 on_bytes(consumed)
             for item in results:
-                yield parsed_from_tuple(item)
+                yield parsed_from_tuple(item, Prepared._make)
         process.join()
     finally:
-        receiver.close()
         if process.is_alive():
             process.terminate()
             process.join()
+        queue.close()
 
 
 def _counting(lines: Iterable[bytes], on_bytes: Callable[[int], None]) -> Iterator[bytes]:
@@ -1129,9 +1134,16 @@ def _counting(lines: Iterable[bytes], on_bytes: Callable[[int], None]) -> Iterat
         yield line
 
 
-def _parse_file_in_helper(path: str, name: str, sender: Any) -> None:
-    """The helper process: parse `path` chunk by chunk and send plain tuples."""
+def _parse_file_in_helper(path: str, name: str, queue: Any, setup: Setup | None) -> None:
+    """The parser process: parse (and, given the setup, prepare) `path` chunk by
+    chunk and send plain tuples."""
     from stockledger.adapters.formats.requests import parse_chunk
+
+    def prepare_one(request: Any) -> tuple:
+        try:
+            return tuple(prepare(request, setup))  # type: ignore[arg-type]
+        except Rejection as rejection:
+            return ("!", setup.version, rejection.code.value, rejection.message)  # type: ignore[union-attr]
 
     try:
         with open(path, "rb") as handle:
@@ -1146,10 +1158,12 @@ def _parse_file_in_helper(path: str, name: str, sender: Any) -> None:
                         break
                 if not chunk:
                     break
-                sender.send((consumed, parse_chunk((number, name, chunk))))
+                queue.put((consumed, parse_chunk(number, name, chunk,
+                                                 prepare_one if setup is not None else None)))
                 number += len(chunk)
-        sender.send(None)
+        queue.put(None)
     except BaseException as exc:  # reported to the posting process, which raises it
-        sender.send(f"{type(exc).__name__}: {exc}")
+        queue.put(f"{type(exc).__name__}: {exc}")
     finally:
-        sender.close()
+        queue.close()
+        queue.join_thread()

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any, Iterable
 
 import orjson
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from stockledger.adapters.db import schema as s
 from stockledger.adapters.db import store
@@ -78,8 +78,10 @@ def trial_balance(ws: Workspace, as_of: int | None = None, entity_code: str | No
         entity = _entity(setup, entity_code)
         exp = _exp(setup, entity)
         jl = s.journal_lines
-        rows = conn.execute(select(jl.c.account_id, func.sum(jl.c.debit_minor),
-                                   func.sum(jl.c.credit_minor))
+        amount = jl.c.amount_minor
+        rows = conn.execute(select(jl.c.account_id,
+                                   func.sum(case((amount > 0, amount), else_=0)),
+                                   func.sum(case((amount < 0, -amount), else_=0)))
                             .where(*_where(jl, as_of, entity)).group_by(jl.c.account_id)).all()
         as_of_text = _as_of_text(conn, as_of)
     accounts = []
@@ -158,10 +160,10 @@ def journal(ws: Workspace, *, event: str | None = None, source: str | None = Non
         entries = conn.execute(query).all()
         lines_by_entry: dict[int, list[Any]] = {}
         for part in store.chunks([e.id for e in entries]):
-            for row in conn.execute(select(jl.c.entry_id, jl.c.account_id, jl.c.debit_minor,
-                                           jl.c.credit_minor, jl.c.sku_id, jl.c.location_id)
+            for row in conn.execute(select(jl.c.entry_id, jl.c.account_id, jl.c.amount_minor,
+                                           jl.c.sku_id, jl.c.location_id)
                                     .where(jl.c.entry_id.in_(part))
-                                    .order_by(jl.c.entry_id, jl.c.debit_minor == 0, jl.c.id)):
+                                    .order_by(jl.c.entry_id, jl.c.amount_minor < 0, jl.c.id)):
                 lines_by_entry.setdefault(row.entry_id, []).append(row)
         causes = store.events_by_ids(conn, {e.cause_event_id for e in entries})
     out = []
@@ -172,8 +174,8 @@ def journal(ws: Workspace, *, event: str | None = None, source: str | None = Non
             "event": {"source": entry.source, "id": entry.ext_id},
             "lines": [{
                 "account": setup.account_by_id(line.account_id).code,
-                "debit": format_money(line.debit_minor, exp),
-                "credit": format_money(line.credit_minor, exp),
+                "debit": format_money(max(line.amount_minor, 0), exp),
+                "credit": format_money(max(-line.amount_minor, 0), exp),
                 "sku": setup.product_by_id(line.sku_id).sku if line.sku_id else None,
                 "location": setup.location_by_id(line.location_id).code if line.location_id else None,
             } for line in lines_by_entry.get(entry.id, [])],
@@ -212,7 +214,7 @@ def reconcile(ws: Workspace, as_of: int | None = None, entity_code: str | None =
             .where(*_where(m, as_of, entity)).group_by(m.c.account_id))}
         accounts = inventory_accounts(setup, sub)
         gl = {r[0]: int(r[1] or 0) for r in conn.execute(
-            select(jl.c.account_id, func.sum(jl.c.debit_minor - jl.c.credit_minor))
+            select(jl.c.account_id, func.sum(jl.c.amount_minor))
             .where(jl.c.account_id.in_(sorted(accounts)), *_where(jl, as_of, entity))
             .group_by(jl.c.account_id))}
         as_of_text = _as_of_text(conn, as_of)

@@ -110,6 +110,10 @@ class Workspace:
             self.setups[version] = cached
         return cached
 
+    def current_setup(self) -> Setup:
+        with self.read() as conn:
+            return self.setup(conn)
+
     def forget_uncommitted(self) -> None:
         """After a rolled-back transaction: nothing cached may outlive it."""
         self.positions.clear()

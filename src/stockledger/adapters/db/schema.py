@@ -132,8 +132,7 @@ journal_lines = Table(
     Column("entity_id", Integer, nullable=False),
     Column("account_id", Integer, nullable=False),
     Column("date_ymd", Integer, nullable=False),
-    Column("debit_minor", BigInteger, nullable=False),
-    Column("credit_minor", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # > 0 debit, < 0 credit
     Column("sku_id", Integer),
     Column("location_id", Integer),
     Column("op_no", Integer),  # the stock or document operation; NULL for fixed amounts

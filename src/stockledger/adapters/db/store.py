@@ -227,7 +227,7 @@ def produced_lines(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
         out.extend(conn.execute(
             select(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,
                    jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no,
-                   func.sum(jl.c.debit_minor - jl.c.credit_minor).label("amount"))
+                   func.sum(jl.c.amount_minor).label("amount"))
             .select_from(je.join(jl, jl.c.entry_id == je.c.id))
             .where(je.c.producer_event_id.in_(part), je.c.kind != "reversal")
             .group_by(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,

@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
@@ -171,6 +171,20 @@ class Parsed:
     content_hash: str
     error: str | None = None
     seq: int | None = None
+    prepared: Any = None  # domain.resolve.Prepared, when a parser process prepared it
+    prepare_error: tuple | None = None  # (setup version, code, message) from that process
+
+    @property
+    def valid(self) -> bool:
+        return self.request is not None or self.prepared is not None \
+            or self.prepare_error is not None
+
+    def get_request(self) -> "EventRequest | CanonicalRequest":
+        """The request (read back from the canonical payload when only the
+        prepared form travelled from the parser process)."""
+        if self.request is not None:
+            return self.request
+        return load_stored(self.payload)
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -328,22 +342,37 @@ def load_stored(payload: str) -> CanonicalRequest:
     return CanonicalRequest(doc["source"], doc["id"], None, digest(doc))
 
 
-def parse_chunk(job: tuple[int, str, list[bytes]]) -> list[tuple]:
-    """Parse a chunk of JSON lines (run in a helper process): plain tuples back."""
-    first, name, lines = job
+def parse_chunk(first: int, name: str, lines: list[bytes],
+                prepare: Callable[[Any], tuple] | None = None) -> list[tuple]:
+    """Parse a chunk of JSON lines (in the parser process): plain tuples back.
+
+    With `prepare`, each valid request is also prepared (the reference-free
+    half of resolution) and travels in that form instead."""
     out = []
     for number, line in enumerate(lines, first):
         if not line.strip():
             continue
         parsed = parse_event(line, f"{name}line {number}: ")
-        fields = digest(parsed.doc) if parsed.doc is not None else None
-        out.append((parsed.source, parsed.ext_id, parsed.payload, parsed.content_hash,
-                    parsed.error, parsed.seq, fields))
+        if parsed.request is None:
+            out.append((parsed.source, parsed.ext_id, parsed.payload, parsed.content_hash,
+                        parsed.error, parsed.seq, None, None))
+        elif prepare is not None:
+            out.append((parsed.source, parsed.ext_id, parsed.payload, parsed.content_hash,
+                        None, parsed.seq, None, prepare(parsed.request)))
+        else:
+            out.append((parsed.source, parsed.ext_id, parsed.payload, parsed.content_hash,
+                        None, parsed.seq, digest(parsed.doc), None))  # type: ignore[arg-type]
     return out
 
 
-def parsed_from_tuple(item: tuple) -> Parsed:
-    source, ext_id, payload, content, error, seq, fields = item
+def parsed_from_tuple(item: tuple, make_prepared: Callable[[tuple], Any] | None = None) -> Parsed:
+    source, ext_id, payload, content, error, seq, fields, prepared = item
+    if prepared is not None:
+        if prepared[0] == "!":
+            return Parsed(source, ext_id, None, None, payload, content, None, seq,
+                          prepare_error=prepared[1:])
+        return Parsed(source, ext_id, None, None, payload, content, None, seq,
+                      prepared=make_prepared(prepared) if make_prepared else prepared)
     if fields is None:
         return Parsed(source, ext_id, None, None, payload, content, error, seq)
     return Parsed(source, ext_id, CanonicalRequest(source, ext_id, seq, fields), None, payload,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 09:53:31.720629
+Create Date: 2026-11-25 10:09:47.768116
 """
 from alembic import op
 import sqlalchemy as sa
@@ -111,8 +111,7 @@ def upgrade() -> None:
     sa.Column('entity_id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('date_ymd', sa.Integer(), nullable=False),
-    sa.Column('debit_minor', sa.BigInteger(), nullable=False),
-    sa.Column('credit_minor', sa.BigInteger(), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('sku_id', sa.Integer(), nullable=True),
     sa.Column('location_id', sa.Integer(), nullable=True),
     sa.Column('op_no', sa.Integer(), nullable=True),
