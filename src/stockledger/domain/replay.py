@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, NamedTuple, Protocol
 
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.evaluate import Emitter, GLLine, Move, Op, check_documents, evaluate
 from stockledger.domain.events import Event, EventKind, ymd_text
+from stockledger.domain.money import format_qty
 from stockledger.domain.pools import ReceiptPool, ShipmentPool
 from stockledger.domain.setup import CogsOn, Product
 from stockledger.domain.states import Shortfall, StockState, pack_origin
 
 
-@dataclass(frozen=True, slots=True)
-class OpRecord:
+class OpRecord(NamedTuple):
     """One recorded stock operation with its current (posted + recosted) amounts."""
 
     event_id: int
@@ -51,6 +51,27 @@ class OpRecord:
     account_id: int
     counter_id: int | None
     entity_id: int
+    kind: str = ""  # the event's kind
+    param_qty: int | None = None  # a count's counted quantity
+
+
+class FastDelta(NamedTuple):
+    """A change found by re-running one recorded operation (the fast lane): the
+    recost is `value` on `account_id` (inventory) and its opposite on `counter_id`."""
+
+    event_id: int
+    op_no: int
+    op: int
+    date: int
+    sku_id: int
+    location_id: int
+    entity_id: int
+    account_id: int
+    counter_id: int | None
+    qty: int
+    value: int
+    layer_ref: int | None
+    lot: str | None
 
 
 class History(Protocol):
@@ -64,11 +85,22 @@ class History(Protocol):
 
     def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]: ...
 
+    def settling_events(self, sku_id: int, location_id: int) -> set[int]: ...
+
+    def with_documents(self, event_ids: list[int]) -> set[int]: ...
+
     def documents(self, base_id: int) -> list[Event]: ...
 
     def op_value(self, event_id: int, op_no: int) -> int: ...
 
     def new_state(self, product: Product, location_id: int) -> StockState: ...
+
+
+# Kinds re-run straight from their recorded operations: their stock operations
+# are the whole of what can change (fixed-value inflows, outflows at cost,
+# counts), so no event needs to be re-read and re-resolved.
+FAST_KINDS = frozenset({EventKind.RECEIPT.value, EventKind.OPENING_BALANCE.value,
+                        EventKind.SHIPMENT.value, EventKind.CYCLE_COUNT.value})
 
 
 def apply_recorded(state: StockState, rec: OpRecord) -> None:
@@ -125,6 +157,7 @@ class ReplayResult:
     outcomes: dict[int, tuple[list[Move], list[GLLine]]]  # re-run events (and the new one)
     order: list[int]
     states: dict[tuple[int, int], StockState]
+    fast: list[FastDelta]  # changes found by re-running recorded operations
 
 
 class _Replay:
@@ -136,6 +169,7 @@ class _Replay:
         self.removed_id = removed.id if removed is not None else None
         self.position: tuple[int, int] = (0, 0)
         self.states: dict[tuple[int, int], StockState] = {}
+        self.products: dict[int, Product] = {}
         self.receipt_pools: dict[tuple[int, int], ReceiptPool] = {}
         self.shipment_pools: dict[tuple[int, int], ShipmentPool] = {}
         self.pool_bases: set[int] = set()
@@ -143,6 +177,13 @@ class _Replay:
         self.queued: set[int] = set()
         self.outcomes: dict[int, tuple[list[Move], list[GLLine]]] = {}
         self.order: list[int] = []
+        # the fast lane
+        self.pending: dict[int, list[tuple[tuple[int, int], OpRecord]]] = {}
+        self.kinds: dict[int, str] = {}
+        self.settlers: set[int] = set()
+        self.has_documents: set[int] = set()
+        self.new_values: dict[tuple[int, int], int] = {}
+        self.fast: list[FastDelta] = []
 
     def push(self, date: int, event_id: int) -> None:
         if event_id not in self.queued and event_id != self.removed_id:
@@ -158,19 +199,33 @@ class _Replay:
         return state
 
     def _load_key(self, product: Product, location_id: int) -> StockState:
+        key = (product.id, location_id)
         state = self.history.new_state(product, location_id)
-        later: list[int] = []
+        self.products[product.id] = product
+        slow: list[int] = []
+        shipments: list[int] = []
+        pending = self.pending
         for rec in self.history.key_ops(product.id, location_id):
-            if rec.event_id == self.removed_id:
+            event_id = rec.event_id
+            if event_id == self.removed_id:
                 continue
-            if (rec.date, rec.event_id) < self.position:
+            if (rec.date, event_id) < self.position:
                 apply_recorded(state, rec)
-            elif rec.event_id != self.position[1]:
-                if rec.event_id not in self.queued:
-                    later.append(rec.event_id)
-                self.push(rec.date, rec.event_id)
-        self.history.prefetch(later)
-        self.states[(product.id, location_id)] = state
+            elif event_id != self.position[1]:
+                if event_id not in self.queued:
+                    self.kinds[event_id] = rec.kind
+                    if rec.kind in FAST_KINDS:
+                        if rec.kind == "shipment":
+                            shipments.append(event_id)
+                    else:
+                        slow.append(event_id)
+                    self.push(rec.date, event_id)
+                pending.setdefault(event_id, []).append((key, rec))
+        self.settlers |= self.history.settling_events(product.id, location_id)
+        if shipments:
+            self.has_documents |= self.history.with_documents(shipments)
+        self.history.prefetch(slow)
+        self.states[key] = state
         return state
 
     def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool:
@@ -196,6 +251,8 @@ class _Replay:
         if outcome is not None:
             value = sum(m.value for m in outcome[0]
                         if m.op_no == op_no and m.event_id == shipment.id)
+        elif (shipment.id, op_no) in self.new_values:
+            value = self.new_values[(shipment.id, op_no)]
         else:
             value = self.history.op_value(shipment.id, op_no)
         line = shipment.lines[op_no // 64]
@@ -216,16 +273,83 @@ class _Replay:
             else:
                 self.push(doc.date, doc.id)
 
-    def rebuild_pools_of(self, base: Event) -> None:
+    def rebuild_pools_of(self, base_id: int) -> None:
         """A re-run base (shipment) has a new cost: its pools restart from it."""
-        self.pool_bases.discard(base.id)
-        for key in [k for k in self.shipment_pools if k[0] == base.id]:
+        self.pool_bases.discard(base_id)
+        for key in [k for k in self.shipment_pools if k[0] == base_id]:
             del self.shipment_pools[key]
-        for key in [k for k in self.receipt_pools if k[0] == base.id]:
+        for key in [k for k in self.receipt_pools if k[0] == base_id]:
             del self.receipt_pools[key]
-        for doc in self.history.documents(base.id):
+        for doc in self.history.documents(base_id):
             if doc.id != self.removed_id:
                 self.push(doc.date, doc.id)
+
+    # -- the fast lane ------------------------------------------------------------
+    def can_run_fast(self, event_id: int) -> bool:
+        """Re-run from recorded operations unless an inflow would meet (or once
+        met) a shortfall: settlements need the whole event."""
+        if self.kinds.get(event_id) not in FAST_KINDS or event_id in self.settlers:
+            return False
+        for key, rec in self.pending.get(event_id, ()):
+            if rec.op != Op.OUT and self.states[key].shortfalls:
+                return False
+        return True
+
+    def run_fast(self, event_id: int) -> bool:
+        """Re-apply the event's recorded operations on the loaded keys; returns
+        whether any value changed."""
+        changed = False
+        ops = sorted(self.pending.pop(event_id, ()), key=lambda item: item[1].op_no)
+        for key, rec in ops:
+            state = self.states[key]
+            product = self.products[key[0]]
+            qty, value = _rerun(state, rec, product, self.allow_negative)
+            if rec.date > state.last_date:
+                state.last_date = rec.date
+            if rec.op == Op.OUT:
+                self.new_values[(event_id, rec.op_no)] = value
+            if qty != rec.qty or value != rec.value:
+                changed = True
+                self.fast.append(FastDelta(event_id, rec.op_no, rec.op, rec.date, key[0], key[1],
+                                           rec.entity_id, rec.account_id, rec.counter_id,
+                                           qty - rec.qty, value - rec.value, rec.layer_ref,
+                                           rec.lot))
+        return changed
+
+
+def _rerun(state: StockState, rec: OpRecord, product: Product, allow_negative: bool
+           ) -> tuple[int, int]:
+    """One recorded operation re-run on `state`: its new (qty, value)."""
+    origin = pack_origin(rec.event_id, rec.op_no)
+    if rec.op == Op.IN:
+        state.add(rec.qty, rec.value, origin, rec.date, rec.lot)
+        return rec.qty, rec.value
+    if rec.op == Op.OUT:
+        qty = -rec.qty
+        taken_qty, value = state.take(qty, rec.layer_ref, rec.lot)
+        short = qty - taken_qty
+        if short:
+            if not (allow_negative and rec.kind in ("shipment", "adjustment")):
+                raise Rejection(ErrorCode.INSUFFICIENT_STOCK,
+                                f"{product.sku}: {format_qty(taken_qty)} on hand at this date, "
+                                f"{format_qty(qty)} needed")
+            short_value = state.current_cost().value_of(short)
+            state.add_shortfall(Shortfall(rec.event_id, rec.op_no, short, short_value,
+                                          rec.account_id, rec.counter_id, rec.entity_id, rec.lot))
+            value += short_value
+        return -qty, -value
+    if rec.op == Op.COUNT:
+        counted = rec.param_qty if rec.param_qty is not None else state.book_qty(rec.lot) + rec.qty
+        variance = counted - state.book_qty(rec.lot)
+        if variance < 0:
+            taken_qty, value = state.take(-variance, None, rec.lot)
+            return variance, -value
+        if variance > 0:
+            value = state.current_cost().value_of(variance)
+            state.add(variance, value, origin, rec.date, rec.lot)
+            return variance, value
+        return 0, 0
+    raise InvariantViolation(f"operation {rec.op} has no fast re-run")
 
 
 def _new_receipt_pool(receipt: Event, line_index: int, qty: int, value: int) -> ReceiptPool:
@@ -253,26 +377,38 @@ def replay(history: History, *, inserted: Event | None = None,
     if inserted is not None:
         run.push(inserted.date, inserted.id)
         run.queued.discard(inserted.id)
-    while run.heap:
-        date, event_id = heapq.heappop(run.heap)
+    inserted_id = inserted.id if inserted is not None else None
+    heap = run.heap
+    while heap:
+        date, event_id = heapq.heappop(heap)
         run.position = (date, event_id)
-        event = inserted if inserted is not None and event_id == inserted.id else \
-            history.event(event_id)
+        if event_id != inserted_id and run.can_run_fast(event_id):
+            try:
+                changed = run.run_fast(event_id)
+            except Rejection as rejection:
+                raise Rejection(rejection.code, f"{run.kinds[event_id]} of {ymd_text(date)} "
+                                f"(event {event_id}) could no longer post: {rejection.message}"
+                                ) from None
+            if changed and event_id in run.has_documents:
+                run.rebuild_pools_of(event_id)
+            continue
+        run.pending.pop(event_id, None)
+        event = inserted if event_id == inserted_id else history.event(event_id)
         emitter = Emitter(run, event_id, date)
         try:
             check_documents(event, run)
             evaluate(event, emitter)
         except Rejection as rejection:
-            if inserted is not None and event_id == inserted.id:
+            if event_id == inserted_id:
                 raise
             raise Rejection(rejection.code, f"{event.kind.value} {event.ext_id!r} of "
                             f"{ymd_text(event.date)} could no longer post: {rejection.message}"
                             ) from None
         run.outcomes[event_id] = (emitter.moves, emitter.lines)
         run.order.append(event_id)
-        if event.kind is EventKind.SHIPMENT and event_id != getattr(inserted, "id", None):
-            run.rebuild_pools_of(event)
-    return ReplayResult(run.outcomes, run.order, run.states)
+        if event.kind is EventKind.SHIPMENT and event_id != inserted_id:
+            run.rebuild_pools_of(event_id)
+    return ReplayResult(run.outcomes, run.order, run.states, run.fast)
 
 
 # ---------------------------------------------------------------------------

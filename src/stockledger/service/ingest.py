@@ -46,6 +46,7 @@ from stockledger.domain.evaluate import (
 from stockledger.domain.events import Event, EventKind, Reversal, ymd_text
 from stockledger.domain.pools import ReceiptPool, ShipmentPool
 from stockledger.domain.replay import (
+    FastDelta,
     OpRecord,
     _PoolOnly,
     closed_dates,
@@ -169,7 +170,8 @@ class StoredEvents:
             cached = self.ws.events.get(row.id)
             if cached is None:
                 cached = self._resolve(row)
-                self.ws.events.put(row.id, cached)
+                if cached.kind in REFERABLE:
+                    self.ws.events.put(row.id, cached)
             out.append(cached)
         return out
 
@@ -200,19 +202,33 @@ class DbHistory:
         self.conn = batch.conn
         self.stored = batch.stored
         self.allow_negative = batch.allow_negative
-        self._reversed: set[int] | None = None
+        self.events: dict[int, Event] = {}  # resolved for this replay (no LRU eviction)
 
     def event(self, event_id: int) -> Event:
-        return self.stored.get(event_id)  # type: ignore[return-value]
+        event = self.events.get(event_id)
+        if event is None:
+            self.prefetch([event_id])
+            event = self.events[event_id]
+        return event
 
     def prefetch(self, event_ids: list[int]) -> None:
-        if event_ids:
-            self.stored.load(event_ids)
+        missing = [i for i in event_ids if i not in self.events]
+        for part in store.chunks(missing, 5000):
+            rows = list(store.events_by_ids(self.conn, part).values())
+            for event in self.stored.resolve_rows(rows):
+                self.events[event.id] = event  # type: ignore[assignment]
 
     def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]:
         return [OpRecord(r.event_id, r.op_no, r.date_ymd, r.op, int(r.qty), int(r.value),
-                         r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id)
+                         r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id, r.kind,
+                         r.param_qty)
                 for r in store.key_history(self.conn, sku_id, location_id)]
+
+    def settling_events(self, sku_id: int, location_id: int) -> set[int]:
+        return store.settling_events(self.conn, sku_id, location_id)
+
+    def with_documents(self, event_ids: list[int]) -> set[int]:
+        return store.bases_with_documents(self.conn, event_ids)
 
     def documents(self, base_id: int) -> list[Event]:
         rows = store.documents_of(self.conn, [base_id])
@@ -714,6 +730,7 @@ class Batch:
             line_deltas = diff_lines(old_lines, new_lines)
             move_deltas = diff_moves(old_moves, new_moves)
             dates = [(key[3], key[2]) for key in line_deltas]
+            dates += [(delta.entity_id, delta.date) for delta in result.fast]
             if inserted is not None:
                 dates += [(line.entity_id, line.date) for line in result.outcomes[inserted.id][1]]
             hits = closed_dates(dates, self.closed)
@@ -734,6 +751,7 @@ class Batch:
                     "reversed_at": store.now_text()}])
                 self.reversed_now.add(removed.id)
             self._write_deltas(line_deltas, move_deltas, trigger_id, reversal)
+            self._write_fast(result.fast, trigger_id)
             self.flush()
             savepoint.commit()
         except Rejection as rejection:
@@ -799,6 +817,29 @@ class Batch:
                 int(template.op), date, template.sku_id, template.location_id,
                 template.entity_id, template.account_id, template.counter_id, qty, value,
                 template.layer_ref, template.lot, None, None))
+
+    def _write_fast(self, deltas: list[FastDelta], trigger_id: int) -> None:
+        """Recost entries for operations re-run in the fast lane: inventory by the
+        change in value, the operation's own counter account by its opposite."""
+        entries: dict[tuple[int, int, int], int] = {}
+        entry_rows, line_rows, move_rows = self.entry_rows, self.line_rows, self.move_rows
+        for d in deltas:
+            key = (d.event_id, d.date, d.entity_id)
+            entry_id = entries.get(key)
+            if entry_id is None:
+                entry_id = entries[key] = self.entry_ids.one()
+                entry_rows.append((entry_id, d.event_id, "recost", d.entity_id, d.date,
+                                   trigger_id, d.event_id))
+                self.recost_count += 1
+            if d.value:
+                line_rows.append((d.event_id, d.event_id, d.date, d.entity_id, d.account_id,
+                                  d.value, d.sku_id, d.location_id, d.op_no, entry_id))
+                if d.counter_id is not None:
+                    line_rows.append((d.event_id, d.event_id, d.date, d.entity_id, d.counter_id,
+                                      -d.value, d.sku_id, d.location_id, d.op_no, entry_id))
+            move_rows.append((d.event_id, d.op_no, d.event_id, "recost", d.op, d.date, d.sku_id,
+                              d.location_id, d.entity_id, d.account_id, d.counter_id, d.qty,
+                              d.value, d.layer_ref, d.lot, None, None))
 
     def _post_reversal(self, cand: _Candidate) -> None:
         self.flush()

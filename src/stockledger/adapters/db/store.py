@@ -198,9 +198,9 @@ def op_values(conn: Connection, event_ids: Iterable[int]) -> dict[tuple[int, int
 
 
 def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
-    """Every own operation on one SKU at one location, current values, in order;
-    reversed events and reversal mirrors left out."""
-    m = s.movements
+    """Every own operation on one SKU at one location, current values, in order,
+    with its event's kind; reversed events and reversal mirrors left out."""
+    m, e = s.movements, s.events
     reversed_ids = select(s.reversals.c.event_id)
     rows = conn.execute(
         select(m.c.event_id, m.c.op_no, m.c.date_ymd, func.min(m.c.op).label("op"),
@@ -210,13 +210,33 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
                func.max(m.c.counter_account_id).label("counter_id"),
                func.max(m.c.entity_id).label("entity_id"),
                func.max(m.c.param_qty_micro).label("param_qty"),
-               func.max(m.c.param_value_minor).label("param_value"))
+               func.max(e.c.kind).label("kind"))
+        .select_from(m.join(e, e.c.id == m.c.event_id))
         .where(m.c.sku_id == sku_id, m.c.location_id == location_id,
                m.c.producer_event_id == m.c.event_id, m.c.kind != "reversal",
                m.c.event_id.not_in(reversed_ids))
         .group_by(m.c.event_id, m.c.op_no, m.c.date_ymd)
         .order_by(m.c.date_ymd, m.c.event_id, m.c.op_no))
     return list(rows)
+
+
+def settling_events(conn: Connection, sku_id: int, location_id: int) -> set[int]:
+    """Events whose inflows settled a shortfall on this SKU/location."""
+    m = s.movements
+    return {r[0] for r in conn.execute(
+        select(m.c.producer_event_id).distinct()
+        .where(m.c.sku_id == sku_id, m.c.location_id == location_id,
+               m.c.producer_event_id != m.c.event_id, m.c.kind != "reversal"))}
+
+
+def bases_with_documents(conn: Connection, event_ids: Iterable[int]) -> set[int]:
+    """Those of `event_ids` that some document (bill, invoice, return) refers to."""
+    e = s.events
+    out: set[int] = set()
+    for part in chunks(sorted(set(event_ids))):
+        out.update(r[0] for r in conn.execute(
+            select(e.c.ref_event_id).distinct().where(e.c.ref_event_id.in_(part))))
+    return out
 
 
 def produced_lines(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
