@@ -261,6 +261,46 @@ def journal(db: Db = None, event: Annotated[Optional[str], typer.Option("--event
 
 
 @app.command()
+def explain(event: Annotated[str, typer.Option("--event", help="The event's id.")],
+            source: Annotated[Optional[str], typer.Option("--source")] = None,
+            db: Db = None, json_: Json = False) -> None:
+    """One event's entries, the recosts it received and caused, and why."""
+    data = reports.explain(_workspace(db), event, source)
+    if json_:
+        emit_json(data)
+        return
+    head = data["event"]
+    out.print(f"{head['type']} {head['source']}/{head['id']} dated {head['date']}"
+              + (f", refers to {data['refers_to']['type']} {data['refers_to']['id']}"
+                 if data["refers_to"] else ""))
+    if data["reversed_by"]:
+        rev = data["reversed_by"]
+        out.print(f"reversed by {rev['id']} (dated {rev['date']}, made {rev['reversed_at'][:19]})")
+    sections = (("posted", data["entries"]), ("recosts received", data["recosts_received"]),
+                ("recosts caused on other events", data["recosts_caused"]),
+                ("reversal", data["reversal_entries"]))
+    for title, entries in sections:
+        if not entries:
+            continue
+        out.print(f"\n{title}:")
+        for entry in entries:
+            why = ""
+            if entry["caused_by"] and title != "posted":
+                cause = entry["caused_by"]
+                why = f" because of {cause['type']} {cause['id']} dated {cause['date']}"
+            target = entry["event"]
+            on = f" on {target['type']} {target['id']}" if title.startswith("recosts caused") else ""
+            out.print(f"  entry {entry['entry']} {entry['date']} {entry['kind']}{on}{why}")
+            for line in entry["lines"]:
+                amount = f"Dr {line['debit']}" if line["debit"] != "0.00" else f"Cr {line['credit']}"
+                out.print(f"      {line['account']:>8}  {amount:>14}  {line['sku'] or ''} "
+                          f"{line['location'] or ''}")
+    if data["net_by_account"]:
+        out.print("\nnet effect of this event: " + ", ".join(
+            f"{code} {amount}" for code, amount in data["net_by_account"].items()))
+
+
+@app.command()
 def reconcile(db: Db = None, as_of: AsOf = None, entity: EntityOpt = None,
               json_: Json = False) -> None:
     """Subledger value against the GL balance of every inventory account."""

@@ -188,6 +188,83 @@ def journal(ws: Workspace, *, event: str | None = None, source: str | None = Non
     return out
 
 
+# -- explain --------------------------------------------------------------------------------------
+
+def explain(ws: Workspace, ext_id: str, source: str | None = None) -> dict[str, Any]:
+    """One event: its entries, every recost it received (and what caused it),
+    every recost it caused on other events, and its reversal if any."""
+    ws.require()
+    source = source or "default"
+    je, jl, ev = s.journal_entries, s.journal_lines, s.events
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        row = conn.execute(select(ev.c.id, ev.c.kind, ev.c.date_ymd, ev.c.entity_id,
+                                  ev.c.ref_event_id)
+                           .where(ev.c.source == source, ev.c.ext_id == ext_id)).first()
+        if row is None:
+            raise UserError(f"no posted event {source}/{ext_id}")
+        own = conn.execute(select(je).where(je.c.event_id == row.id)
+                           .order_by(je.c.date_ymd, je.c.id)).all()
+        caused = conn.execute(select(je).where(je.c.cause_event_id == row.id,
+                                               je.c.kind != "post", je.c.event_id != row.id)
+                              .order_by(je.c.date_ymd, je.c.id)).all()
+        entries = list(own) + list(caused)
+        lines: dict[int, list[Any]] = {}
+        for part in store.chunks([e.id for e in entries]):
+            for line in conn.execute(select(jl.c.entry_id, jl.c.account_id, jl.c.amount_minor,
+                                            jl.c.sku_id, jl.c.location_id)
+                                     .where(jl.c.entry_id.in_(part))
+                                     .order_by(jl.c.entry_id, jl.c.amount_minor < 0, jl.c.id)):
+                lines.setdefault(line.entry_id, []).append(line)
+        related = {e.event_id for e in entries} | {e.cause_event_id for e in entries}
+        if row.ref_event_id is not None:
+            related.add(row.ref_event_id)
+        events = store.events_by_ids(conn, related)
+        reversal = conn.execute(select(s.reversals).where(s.reversals.c.event_id == row.id)).first()
+        reversed_by = store.events_by_ids(conn, [reversal.reversal_event_id]) if reversal else {}
+    exp = setup.entity_by_id(row.entity_id).exp
+
+    def describe(event_id: int) -> dict[str, Any] | None:
+        target = events.get(event_id) or reversed_by.get(event_id)
+        if target is None:
+            return None
+        return {"source": target.source, "id": target.ext_id, "type": target.kind,
+                "date": ymd_text(target.date_ymd)}
+
+    def render(entry: Any) -> dict[str, Any]:
+        return {
+            "entry": entry.id, "date": ymd_text(entry.date_ymd), "kind": entry.kind,
+            "event": describe(entry.event_id),
+            "caused_by": describe(entry.cause_event_id) if entry.kind != "post" else None,
+            "lines": [{"account": setup.account_by_id(line.account_id).code,
+                       "debit": format_money(max(line.amount_minor, 0), exp),
+                       "credit": format_money(max(-line.amount_minor, 0), exp),
+                       "sku": setup.product_by_id(line.sku_id).sku if line.sku_id else None,
+                       "location": (setup.location_by_id(line.location_id).code
+                                    if line.location_id else None)}
+                      for line in lines.get(entry.id, [])],
+        }
+
+    net: dict[str, int] = {}
+    for entry in own:
+        for line in lines.get(entry.id, []):
+            code = setup.account_by_id(line.account_id).code
+            net[code] = net.get(code, 0) + line.amount_minor
+    return {
+        "event": describe(row.id),
+        "refers_to": describe(row.ref_event_id) if row.ref_event_id else None,
+        "entries": [render(e) for e in own if e.kind == "post"],
+        "recosts_received": [render(e) for e in own if e.kind == "recost"],
+        "recosts_caused": [render(e) for e in caused if e.kind == "recost"],
+        "reversal_entries": [render(e) for e in caused if e.kind == "reversal"]
+        + [render(e) for e in own if e.kind == "reversal"],
+        "reversed_by": ({**describe(reversal.reversal_event_id),  # type: ignore[dict-item]
+                         "reversed_at": reversal.reversed_at} if reversal else None),
+        "net_by_account": {code: format_money(amount, exp)
+                           for code, amount in sorted(net.items()) if amount},
+    }
+
+
 # -- reconciliation -----------------------------------------------------------------------------
 
 def inventory_accounts(setup: Setup, used: Iterable[int]) -> set[int]:

@@ -36,8 +36,16 @@ _INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...],
                 rows: Sequence[tuple]) -> None:
-    """INSERT many rows given as tuples in `columns` order."""
+    """INSERT many rows given as tuples in `columns` order (COPY on PostgreSQL)."""
     if not rows:
+        return
+    if is_postgres(conn):
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        cursor.close()
         return
     key = (conn.dialect.name, table.name, columns)
     sql = _INSERT_SQL.get(key)
@@ -126,11 +134,22 @@ EVENT_COLUMNS = (s.events.c.id, s.events.c.source, s.events.c.ext_id, s.events.c
                  s.events.c.content_hash, s.events.c.ref_event_id)
 
 
+_EVENT_FIELDS = "id, source, ext_id, kind, date_ymd, config_version, payload, content_hash, " \
+    "ref_event_id"
+
+
 def events_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, ext_id in set(keys):
         by_source[source].append(ext_id)
     found: dict[tuple[str, str], Any] = {}
+    if is_postgres(conn):  # one array parameter: one plan, whatever the count
+        for source, ids in by_source.items():
+            for row in conn.exec_driver_sql(
+                    f"SELECT {_EVENT_FIELDS} FROM events WHERE source = %s AND ext_id = ANY(%s)",
+                    (source, ids)):
+                found[(row.source, row.ext_id)] = row
+        return found
     for source, ids in by_source.items():
         for part in chunks(ids):
             rows = conn.execute(select(*EVENT_COLUMNS).where(
@@ -171,6 +190,13 @@ def exceptions_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dic
         by_source[source].append(ext_id)
     found: dict[tuple[str, str], Any] = {}
     t = s.exceptions
+    if is_postgres(conn):
+        for source, ids in by_source.items():
+            for row in conn.exec_driver_sql(
+                    "SELECT id, source, ext_id, content_hash, code, payload FROM exceptions "
+                    "WHERE source = %s AND ext_id = ANY(%s)", (source, ids)):
+                found[(row.source, row.ext_id)] = row
+        return found
     for source, ids in by_source.items():
         for part in chunks(ids):
             for row in conn.execute(select(t.c.id, t.c.source, t.c.ext_id, t.c.content_hash,
@@ -292,6 +318,10 @@ def positions_by_keys(conn: Connection, keys: Sequence[tuple[int, int]],
 def position_versions(conn: Connection, ids: Sequence[int], lock: bool = False) -> dict[int, int]:
     p = s.positions
     out: dict[int, int] = {}
+    if is_postgres(conn):
+        lock_clause = " ORDER BY id FOR UPDATE" if lock else ""
+        return {r[0]: r[1] for r in conn.exec_driver_sql(
+            f"SELECT id, version FROM positions WHERE id = ANY(%s){lock_clause}", (list(ids),))}
     for part in chunks(sorted(ids)):
         query = select(p.c.id, p.c.version).where(p.c.id.in_(part))
         if lock and is_postgres(conn):
