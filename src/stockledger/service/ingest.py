@@ -144,20 +144,21 @@ class StoredEvents:
 
     def __init__(self, ws: Workspace, conn: Callable[[], Connection]) -> None:
         self.ws, self._conn = ws, conn
+        self.local: dict[int, Event | Reversal] = {}  # this batch's, whatever their kind
 
     @property
     def conn(self) -> Connection:
         return self._conn()
 
     def get(self, event_id: int) -> Event | Reversal:
-        event = self.ws.events.get(event_id)
+        event = self.local.get(event_id) or self.ws.events.get(event_id)
         if event is None:
             self.load([event_id])
-            event = self.ws.events[event_id]
+            event = self.local[event_id]
         return event
 
     def load(self, ids: Iterable[int]) -> None:
-        missing = [i for i in set(ids) if i not in self.ws.events]
+        missing = [i for i in set(ids) if i not in self.local and i not in self.ws.events]
         if missing:
             self.resolve_rows(list(store.events_by_ids(self.conn, missing).values()))
 
@@ -165,13 +166,13 @@ class StoredEvents:
         refs = {r.ref_event_id for r in rows if r.ref_event_id is not None}
         self.load(ref for ref in refs if ref not in {r.id for r in rows})
         out: list[Event | Reversal] = []
-        pending = sorted(rows, key=lambda r: r.id)
-        for row in pending:
-            cached = self.ws.events.get(row.id)
+        for row in sorted(rows, key=lambda r: r.id):
+            cached = self.local.get(row.id) or self.ws.events.get(row.id)
             if cached is None:
                 cached = self._resolve(row)
-                if cached.kind in REFERABLE:
+                if cached.kind in REFERABLE:  # what later batches look up again
                     self.ws.events.put(row.id, cached)
+            self.local[row.id] = cached
             out.append(cached)
         return out
 
