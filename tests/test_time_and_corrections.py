@@ -254,3 +254,19 @@ def test_backdating_gives_the_date_ordered_result(make_workspace, method: str) -
     fresh_expected = {"fifo": "38.00", "lifo": "43.00", "average": "40.00"}[method]
     assert tb(ws)["5000"] == D(fresh_expected)
     assert_reconciled_every_date(ws, [20260102, 20260103, 20260104, 20260105])
+
+
+def test_documents_posted_before_a_replay_in_the_same_batch_still_count(make_workspace) -> None:
+    setup = base_setup(products=base_setup()["products"] + [
+        {"sku": "GADGET-2", "category": "FG", "uom": "EA"}])
+    ws = make_workspace(setup)
+    bill = {"id": "b1", "type": "vendor_bill", "date": "2026-01-04", "ref": "r1",
+            "sku": "WIDGET-1", "qty": "10", "unit_cost": "5.00"}
+    result = post(ws, rcv("r0", "2026-01-02", "5", "3.00", sku="GADGET-2"),
+                  rcv("r1", "2026-01-03", "10", "5.00"), bill,
+                  ship("s2", "2026-01-05", "1", sku="GADGET-2"),
+                  {"id": "x2", "type": "reversal", "date": "2026-01-06", "ref": "s2"},
+                  {**bill, "id": "b2"})  # r1 is fully billed: b2 is an over-billing
+    assert exceptions(ws) == {"b2": "OVER_RETURN"}
+    assert result.posted == 5
+    assert tb(ws)["2000"] == D("-50.00")

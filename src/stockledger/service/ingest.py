@@ -297,6 +297,7 @@ class Batch:
         self.db_refs: dict[tuple[str, str], Any] = {}
         self.db_reversed: set[int] = set()
         self.recost_count = 0
+        self.pools_reset = False
         self.seen_keys: set[tuple[str, str]] = set()
 
     # -- results -----------------------------------------------------------------------
@@ -562,9 +563,9 @@ class Batch:
         self.pool_built.add(base.id)
         docs = self.docs_by_base.get(base.id)
         if docs is None:
-            if self.in_batch.get((base.source, base.ext_id)) is base:
-                docs = []
-            else:
+            if not self.pools_reset and self.in_batch.get((base.source, base.ext_id)) is base:
+                docs = []  # posted in this batch and no replay since: no document yet
+            else:  # every document posted so far is in the database (replays flush first)
                 self._prefetch_pools([base.id])
                 docs = self.docs_by_base[base.id]
         last = 0
@@ -776,6 +777,7 @@ class Batch:
         self._result(cand.parsed, "posted")
 
     def _reset_pools(self) -> None:
+        self.pools_reset = True
         self.pools.clear()
         self.pool_built.clear()
         self.pool_last.clear()

@@ -324,7 +324,7 @@ def exceptions_retry(ws: Workspace, ids: list[str] | None = None, source: str | 
     ws.require()
     t = s.exceptions
     with ws.read() as conn:
-        query = select(t.c.source, t.c.ext_id, t.c.payload).order_by(t.c.id)
+        query = select(t.c.source, t.c.ext_id, t.c.payload, t.c.code, t.c.message).order_by(t.c.id)
         if ids:
             query = query.where(t.c.ext_id.in_(ids), t.c.source == (source or "default"))
         rows = conn.execute(query).all()
@@ -335,10 +335,12 @@ def exceptions_retry(ws: Workspace, ids: list[str] | None = None, source: str | 
     items = []
     for row in rows:
         parsed = parse_event(row.payload)
-        if parsed.request is None and parsed.ext_id != row.ext_id:
-            # unparseable input keeps the key it was queued under
+        if parsed.request is None:
+            # unparseable input keeps the key and the message (with its file and line)
+            # it was queued under
             parsed = type(parsed)(row.source, row.ext_id, None, None, parsed.payload,
-                                  parsed.content_hash, parsed.error, None)
+                                  parsed.content_hash, row.message if row.code == "INVALID_EVENT"
+                                  else parsed.error, None)
         items.append(parsed)
     return post_events(ws, items, origin="exceptions retry", retry=True,
                        keep_results=keep_results)
