@@ -132,8 +132,11 @@ def post(file: Annotated[str, typer.Argument(help="Events as JSON lines, or - fo
         summary = post_events(ws, parse_lines(sys.stdin.buffer), dry_run=dry_run,
                               keep_results=True)
     else:
+        if os.path.isdir(file):
+            raise UserError(f"cannot read {file}: it is a directory")
         try:
             size = os.path.getsize(file)
+            open(file, "rb").close()
         except OSError as exc:
             raise UserError(f"cannot read {file}: {exc.strerror}") from None
         name = os.path.basename(file) + " "
@@ -226,6 +229,25 @@ def valuation_cmd(db: Db = None, as_of: AsOf = None, entity: EntityOpt = None,
     for line in data["lines"]:
         table.add_row(line["sku"], line["location"], line["qty"], line["value"])
     table.add_row("", "total", "", data["total_value"], style="bold")
+    out.print(table)
+
+
+@report_app.command("wip")
+def wip_cmd(db: Db = None, as_of: AsOf = None, entity: EntityOpt = None,
+            json_: Json = False) -> None:
+    """Open work in progress per production order, against the WIP accounts."""
+    data = reports.wip_report(_workspace(db), reports.parse_date(as_of), entity)
+    if json_:
+        emit_json(data)
+        return
+    table = Table("order", "issues", "costs", "wip",
+                  title=f"Work in progress as of {data['as_of'] or '-'}: {data['status']}",
+                  title_justify="left")
+    table.columns[3].justify = "right"
+    for order in data["orders"]:
+        table.add_row(order["order"], str(len(order["issues"])), str(len(order["costs"])),
+                      order["wip"])
+    table.add_row("", "", "total (GL " + data["gl"] + ")", data["total"], style="bold")
     out.print(table)
 
 

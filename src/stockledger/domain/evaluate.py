@@ -23,8 +23,8 @@ from typing import Callable, NamedTuple, Protocol
 
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.events import Event, EventKind, Line, Part
-from stockledger.domain.money import div_half_up, format_qty, take_share
-from stockledger.domain.pools import ReceiptPool, ShipmentPool
+from stockledger.domain.money import UnitCost, allocate, div_half_up, format_qty, take_share
+from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
 from stockledger.domain.setup import CogsOn, Method, Product, Role
 from stockledger.domain.states import Settlement, Shortfall, StockState, pack_origin
 
@@ -42,6 +42,8 @@ class Op(IntEnum):
     OUT = 2  # take qty in the method's order (preferring layer_ref)
     VALUE = 3  # add value to layer layer_ref (or the pool): a bill's price difference
     COUNT = 4  # set the quantity to param_qty; the variance is an IN or an OUT
+    STANDARD = 5  # a new standard cost param_value/param_qty; the pool is revalued
+    REVALUE = 6  # every layer written down to the unit cost param_value/param_qty
 
 
 class Move(NamedTuple):
@@ -85,6 +87,7 @@ class GLLine(NamedTuple):
 
 
 _IN, _OUT, _VALUE, _COUNT = int(Op.IN), int(Op.OUT), int(Op.VALUE), int(Op.COUNT)
+_STANDARD, _REVALUE = int(Op.STANDARD), int(Op.REVALUE)
 
 
 class Context(Protocol):
@@ -97,6 +100,11 @@ class Context(Protocol):
     def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool: ...
 
     def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool: ...
+
+    def wip_pool(self, order: str) -> WipPool: ...
+
+    def recorded_out(self, event_id: int, op_no: int) -> int:
+        """The cost an outflow took when it was posted (folding pools)."""
 
 
 class Emitter:
@@ -133,6 +141,9 @@ class Emitter:
 
     def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool:
         return self._touch(self.ctx.shipment_pool(shipment, op_no))
+
+    def wip_pool(self, order: str) -> WipPool:
+        return self._touch(self.ctx.wip_pool(order))
 
     def rollback(self) -> None:
         for state, snap in self._saved.values():
@@ -272,9 +283,46 @@ class Emitter:
         return variance
 
 
+    def standard(self, op_no: int, product: Product, location_id: int, entity_id: int,
+                 account_id: int, counter_id: int, unit: UnitCost) -> int:
+        """A new standard cost; the on-hand pool is revalued by round((new - old) x qty)."""
+        state = self.stock(product, location_id)
+        delta = state.set_standard(unit)
+        self._revalued(op_no, product, location_id, entity_id, account_id, counter_id, unit,
+                       delta, _STANDARD, state)
+        return delta
+
+    def revalue(self, op_no: int, product: Product, location_id: int, entity_id: int,
+                account_id: int, counter_id: int, unit: UnitCost) -> int:
+        """A write-down of every layer (or the pool) to `unit`; never up."""
+        state = self.stock(product, location_id)
+        current = state.current_cost()
+        if unit.value_minor * current.qty_micro > current.value_minor * unit.qty_micro:
+            raise Rejection(ErrorCode.INVALID_EVENT,
+                            f"{product.sku}: revaluation writes down only; the current unit cost "
+                            f"is below the one given")
+        delta = state.revalue_to(unit)
+        self._revalued(op_no, product, location_id, entity_id, account_id, counter_id, unit,
+                       delta, _REVALUE, state)
+        return delta
+
+    def _revalued(self, op_no: int, product: Product, location_id: int, entity_id: int,
+                  account_id: int, counter_id: int, unit: UnitCost, delta: int, op: int,
+                  state: StockState) -> None:
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, "post", op, self.date,
+                               product.id, location_id, entity_id, account_id, counter_id, 0,
+                               delta, None, None, unit.qty_micro, unit.value_minor))
+        self.line(account_id, delta, entity_id, product.id, location_id, op_no)
+        self.line(counter_id, -delta, entity_id, product.id, location_id, op_no)
+
+
 # ---------------------------------------------------------------------------
 # One handler per event type (SPEC 4).
 # ---------------------------------------------------------------------------
+
+KIT_SLOT = SLOTS_PER_LINE - 1  # the kit's own operation in an assembly line
 
 def _inventory_part(line: Line) -> Part:
     return line.parts[0]
@@ -458,20 +506,35 @@ def _sales_return(ev: Event, em: Emitter) -> None:
 
 def _transfer(ev: Event, em: Emitter) -> None:
     """Dr inventory at `to` / Cr inventory at `from` at cost; one layer per line
-    at the destination. No GL lines when both locations share one account."""
+    at the destination. No GL lines when both locations share one account.
+    Between entities: the sender Dr IC receivable at the transfer price / Cr
+    inventory at cost and IC gain (the difference); the receiver Dr inventory /
+    Cr IC payable at the transfer price (default: cost)."""
     entity = ev.entity.id
     source = ev.location.id  # type: ignore[union-attr]
     destination = ev.to_location.id  # type: ignore[union-attr]
+    receiver = ev.to_location.entity.id  # type: ignore[union-attr]
     for line in ev.lines:
         part = _inventory_part(line)
+        sku = part.product.id
         account_from = part.accounts[Role.INVENTORY]
-        account_to = ev.to_accounts[line.index][Role.INVENTORY]
-        gl = account_from != account_to
+        to_accounts = ev.to_accounts[line.index]
+        account_to = to_accounts[Role.INVENTORY]
         op = op_number(line.index, 0)
-        cost = em.out(op, part.product, source, part.qty, entity, account_from, None,
-                      lot=line.lot, gl=gl)
-        em.inflow(op + 1, part.product, destination, part.qty, cost, entity, account_to, None,
-                  lot=line.lot, gl=gl)
+        if receiver == entity:
+            gl = account_from != account_to
+            cost = em.out(op, part.product, source, part.qty, entity, account_from, None,
+                          lot=line.lot, gl=gl)
+            em.inflow(op + 1, part.product, destination, part.qty, cost, entity, account_to,
+                      None, lot=line.lot, gl=gl)
+            continue
+        cost = em.out(op, part.product, source, part.qty, entity, account_from, None, lot=line.lot)
+        price = line.amount if line.amount is not None else cost
+        em.line(part.accounts[Role.IC_RECEIVABLE], price, entity, sku, source, op)
+        em.line(part.accounts[Role.IC_GAIN], cost - price, entity, sku, source, op)
+        em.inflow(op + 1, part.product, destination, part.qty, price, receiver, account_to, None,
+                  lot=line.lot)
+        em.line(to_accounts[Role.IC_PAYABLE], -price, receiver, sku, destination, op + 1)
 
 
 def _adjustment(ev: Event, em: Emitter) -> None:
@@ -503,6 +566,127 @@ def _cycle_count(ev: Event, em: Emitter) -> None:
                  acc[Role.INVENTORY], acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot)
 
 
+def _assembly(ev: Event, em: Emitter) -> None:
+    """Dr inventory (kit) / Cr inventory (components at cost), applied overhead
+    (`extra_cost`, a total for the event, spread over the lines by kit qty)."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    extras = allocate(ev.extra_cost, [line.qty for line in ev.lines]) if ev.extra_cost \
+        else [0] * len(ev.lines)
+    for line, extra in zip(ev.lines, extras):
+        kit = line.product
+        total = 0
+        for part in line.parts:
+            total += em.out(op_number(line.index, part.slot), part.product, loc, part.qty, entity,
+                            part.accounts[Role.INVENTORY], None, lot=line.lot)
+        em.inflow(op_number(line.index, KIT_SLOT), kit, loc, line.qty, total + extra, entity,
+                  line.accounts[Role.INVENTORY], None, lot=line.lot)
+        em.line(line.accounts.get(Role.APPLIED_OVERHEAD), -extra, entity, kit.id, loc, None)
+
+
+def _disassembly(ev: Event, em: Emitter) -> None:
+    """Dr inventory (components) / Cr inventory (kit at cost); the kit's cost is
+    allocated over the components by their current unit cost x qty (all zero:
+    by qty)."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        kit = line.product
+        cost = em.out(op_number(line.index, KIT_SLOT), kit, loc, line.qty, entity,
+                      line.accounts[Role.INVENTORY], None, lot=line.lot)
+        weights = [em.stock(part.product, loc).current_cost().value_of(part.qty)
+                   for part in line.parts]
+        if not any(weights):
+            weights = [part.qty for part in line.parts]
+        for part, share in zip(line.parts, allocate(cost, weights)):
+            em.inflow(op_number(line.index, part.slot), part.product, loc, part.qty, share,
+                      entity, part.accounts[Role.INVENTORY], None, lot=line.lot)
+
+
+def _production_issue(ev: Event, em: Emitter) -> None:
+    """Dr WIP / Cr inventory: materials issued to an order, at cost."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    pool = em.wip_pool(ev.order)  # type: ignore[arg-type]
+    pool.ensure_open()
+    for line in ev.lines:
+        part = _inventory_part(line)
+        cost = em.out(op_number(line.index, 0), part.product, loc, part.qty, entity,
+                      part.accounts[Role.INVENTORY], part.accounts[Role.WIP], lot=line.lot)
+        pool.add(cost)
+
+
+def _production_cost(ev: Event, em: Emitter) -> None:
+    """Dr WIP / Cr applied overhead: labour and overhead charged to an order."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    amount = ev.amount or 0
+    em.wip_pool(ev.order).add(amount)  # type: ignore[arg-type]
+    em.line(ev.accounts[Role.WIP], amount, entity, None, loc, None)
+    em.line(ev.accounts[Role.APPLIED_OVERHEAD], -amount, entity, None, loc, None)
+
+
+def _production_complete(ev: Event, em: Emitter) -> None:
+    """Dr inventory (finished goods) / Cr WIP: all WIP of the order up to this
+    date; the new layer carries it (several lines share it by qty)."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    value = em.wip_pool(ev.order).complete(ev.date)  # type: ignore[arg-type]
+    shares = allocate(value, [line.qty for line in ev.lines]) if value else [0] * len(ev.lines)
+    for line, share in zip(ev.lines, shares):
+        part = _inventory_part(line)
+        em.inflow(op_number(line.index, 0), part.product, loc, part.qty, share, entity,
+                  part.accounts[Role.INVENTORY], part.accounts[Role.WIP], lot=line.lot)
+
+
+def _landed_cost(ev: Event, em: Emitter) -> None:
+    """Cr landed-cost clearing; the amount is allocated over the receipts' lines by
+    received value (or qty), then split as for a bill: the share still on hand
+    raises that receipt's layer (inventory), the rest goes to COGS; a
+    standard-cost SKU's share goes to PPV."""
+    entity = ev.entity.id
+    weights = [line.amount if ev.allocate != "qty" else line.qty for line in ev.lines]
+    if sum(weights) <= 0:
+        raise Rejection(ErrorCode.INVALID_EVENT, "the receipts have nothing to allocate over "
+                        "(no received value or qty)")
+    for line, share in zip(ev.lines, allocate(ev.amount or 0, weights)):
+        receipt: Event = line.ref_event  # type: ignore[assignment]
+        loc = receipt.location.id  # type: ignore[union-attr]
+        acc = line.accounts
+        product = line.product
+        op = op_number(line.index, 0)
+        em.line(acc[Role.LANDED_COST_CLEARING], -share, entity, product.id, loc, None)
+        if product.method is Method.STANDARD:
+            em.line(acc[Role.PPV], share, entity, product.id, loc, op)
+            continue
+        origin = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
+        em.value(op, product, loc, origin, share, line.qty, entity, acc[Role.INVENTORY],
+                 acc[Role.COGS])
+
+
+def _cost_update(ev: Event, em: Emitter) -> None:
+    """A new standard cost: every location of the entity revalued by
+    round((new - old) x qty), Dr inventory / Cr revaluation (or the reverse)."""
+    for line in ev.lines:
+        for part, location in zip(line.parts, ev.scope):
+            unit = UnitCost.from_decimal(line.unit, location.entity.exp)  # type: ignore[arg-type]
+            em.standard(op_number(line.index, part.slot), part.product, location.id,
+                        location.entity.id, part.accounts[Role.INVENTORY],
+                        part.accounts[Role.REVALUATION], unit)
+
+
+def _revaluation(ev: Event, em: Emitter) -> None:
+    """A write-down: every layer set to round(layer qty x unit_cost), Dr
+    revaluation / Cr inventory."""
+    entity = ev.entity.id
+    loc = ev.location.id  # type: ignore[union-attr]
+    for line in ev.lines:
+        part = _inventory_part(line)
+        unit = UnitCost.from_decimal(line.unit, ev.entity.exp)  # type: ignore[arg-type]
+        em.revalue(op_number(line.index, 0), part.product, loc, entity,
+                   part.accounts[Role.INVENTORY], part.accounts[Role.REVALUATION], unit)
+
+
 HANDLERS: dict[EventKind, Callable[[Event, Emitter], None]] = {
     EventKind.RECEIPT: _receipt,
     EventKind.OPENING_BALANCE: _opening_balance,
@@ -514,6 +698,14 @@ HANDLERS: dict[EventKind, Callable[[Event, Emitter], None]] = {
     EventKind.TRANSFER: _transfer,
     EventKind.ADJUSTMENT: _adjustment,
     EventKind.CYCLE_COUNT: _cycle_count,
+    EventKind.ASSEMBLY: _assembly,
+    EventKind.DISASSEMBLY: _disassembly,
+    EventKind.PRODUCTION_ISSUE: _production_issue,
+    EventKind.PRODUCTION_COST: _production_cost,
+    EventKind.PRODUCTION_COMPLETE: _production_complete,
+    EventKind.LANDED_COST: _landed_cost,
+    EventKind.COST_UPDATE: _cost_update,
+    EventKind.REVALUATION: _revaluation,
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from typing import Mapping, NamedTuple
 
@@ -47,16 +48,16 @@ REF_KINDS = {
     EventKind.PURCHASE_RETURN: (EventKind.RECEIPT,),
     EventKind.CUSTOMER_INVOICE: (EventKind.SHIPMENT,),
     EventKind.SALES_RETURN: (EventKind.SHIPMENT,),
+    EventKind.LANDED_COST: (EventKind.RECEIPT,),  # through `refs`
 }
 REF_REQUIRED = {EventKind.VENDOR_BILL, EventKind.CUSTOMER_INVOICE, EventKind.REVERSAL}
 
-# Kinds implemented by this version of the engine (the others are rejected
-# with INVALID_EVENT naming the missing capability, never silently ignored).
-SUPPORTED_KINDS = frozenset({
-    EventKind.RECEIPT, EventKind.VENDOR_BILL, EventKind.PURCHASE_RETURN, EventKind.SHIPMENT,
-    EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN, EventKind.TRANSFER,
-    EventKind.ADJUSTMENT, EventKind.CYCLE_COUNT, EventKind.OPENING_BALANCE, EventKind.REVERSAL,
-})
+SUPPORTED_KINDS = frozenset(EventKind)
+
+KIT_KINDS = frozenset({EventKind.ASSEMBLY, EventKind.DISASSEMBLY})
+PRODUCTION_KINDS = frozenset({EventKind.PRODUCTION_ISSUE, EventKind.PRODUCTION_COST,
+                              EventKind.PRODUCTION_COMPLETE})
+UNIT_COST_KINDS = frozenset({EventKind.COST_UPDATE, EventKind.REVALUATION})  # lines: sku, unit_cost
 
 
 def ymd(day: dt.date) -> int:
@@ -91,8 +92,10 @@ class Line(NamedTuple):
     amount: int | None  # minor units: qty x unit_cost or qty x unit_price, when given
     lot: str | None
     accounts: Accounts  # roles of the line's own product (ar/revenue of a bundle)
-    parts: tuple[Part, ...]  # stocked products moved (the item, or a bundle's components)
+    parts: tuple[Part, ...]  # stocked products moved (the item, or a bundle's or kit's components)
     ref_index: int | None = None  # the referenced event's line, for documents
+    unit: Decimal | None = None  # a unit cost per base unit (cost_update, revaluation)
+    ref_event: "Event | None" = None  # the receipt a landed-cost line belongs to
 
 
 class Event(NamedTuple):
@@ -109,6 +112,13 @@ class Event(NamedTuple):
     to_accounts: tuple[Accounts, ...] = ()  # transfers: the destination's, per line
     ref: "Event | None" = None  # the referenced (base) event, resolved
     reason: str | None = None
+    extra_cost: int = 0  # assembly: added to the kits built, credited to applied overhead
+    order: str | None = None  # production order
+    amount: int | None = None  # production_cost, landed_cost
+    accounts: Accounts = {}  # roles of the event itself (production_cost)
+    refs: tuple["Event", ...] = ()  # landed_cost: the receipts it is allocated over
+    allocate: str | None = None  # landed_cost: "value" or "qty"
+    scope: tuple[Location, ...] = ()  # cost_update: the locations revalued (a part each)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -119,6 +129,7 @@ class Event(NamedTuple):
         ids = {self.entity.id}
         if self.to_location is not None:
             ids.add(self.to_location.entity.id)
+        ids.update(location.entity.id for location in self.scope)
         return frozenset(ids)
 
 

@@ -14,6 +14,7 @@ at any point of history.
 from __future__ import annotations
 
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
+from stockledger.domain.events import ymd_text
 from stockledger.domain.money import format_qty, take_share
 
 
@@ -186,3 +187,43 @@ class ShipmentPool:
         uninvoiced, invoiced, self.returned_qty, self.returned_uncredited_qty, \
             self.invoiced_qty = snap
         self.uninvoiced, self.invoiced = list(uninvoiced), list(invoiced)
+
+
+class WipPool:
+    """Work in progress of one production order: what was issued and charged to
+    it, until it completes (once) into finished goods."""
+
+    __slots__ = ("order", "value", "postings", "completed")
+
+    def __init__(self, order: str) -> None:
+        self.order = order
+        self.value = 0
+        self.postings = 0  # issues and costs so far
+        self.completed: int | None = None  # date it completed
+
+    def ensure_open(self) -> None:
+        if self.completed is not None:
+            raise Rejection(ErrorCode.INVALID_EVENT,
+                            f"production order {self.order!r} completed on "
+                            f"{ymd_text(self.completed)}: open a new order")
+
+    def add(self, amount: int) -> None:
+        self.ensure_open()
+        self.value += amount
+        self.postings += 1
+
+    def complete(self, date: int) -> int:
+        """All WIP so far moves to the finished goods; the order is then closed."""
+        self.ensure_open()
+        if not self.postings:
+            raise Rejection(ErrorCode.INVALID_EVENT,
+                            f"production order {self.order!r} has no issue or cost to complete")
+        value, self.value = self.value, 0
+        self.completed = date
+        return value
+
+    def snapshot(self) -> tuple:
+        return (self.value, self.postings, self.completed)
+
+    def restore(self, snap: tuple) -> None:
+        self.value, self.postings, self.completed = snap

@@ -31,8 +31,8 @@ from typing import Any, Iterable, NamedTuple, Protocol
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.evaluate import Emitter, GLLine, Move, Op, check_documents, evaluate
 from stockledger.domain.events import Event, EventKind, ymd_text
-from stockledger.domain.money import format_qty
-from stockledger.domain.pools import ReceiptPool, ShipmentPool
+from stockledger.domain.money import UnitCost, format_qty
+from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
 from stockledger.domain.setup import CogsOn, Product
 from stockledger.domain.states import Shortfall, StockState, pack_origin
 
@@ -52,7 +52,8 @@ class OpRecord(NamedTuple):
     counter_id: int | None
     entity_id: int
     kind: str = ""  # the event's kind
-    param_qty: int | None = None  # a count's counted quantity
+    param_qty: int | None = None  # a count's counted quantity; a unit cost's denominator
+    param_value: int | None = None  # a unit cost's numerator (standard, write-down)
 
 
 class FastDelta(NamedTuple):
@@ -93,6 +94,8 @@ class History(Protocol):
 
     def op_value(self, event_id: int, op_no: int) -> int: ...
 
+    def order_events(self, order: str) -> list[Event]: ...
+
     def new_state(self, product: Product, location_id: int) -> StockState: ...
 
 
@@ -123,15 +126,22 @@ def apply_recorded(state: StockState, rec: OpRecord) -> None:
                 f"recomputed {taken_value}")
     elif rec.op == Op.VALUE:
         state.add_value(rec.layer_ref if state.layered else None, rec.value)
+    elif rec.op in (Op.STANDARD, Op.REVALUE):
+        unit = UnitCost(rec.param_value, rec.param_qty)  # type: ignore[arg-type]
+        delta = state.set_standard(unit) if rec.op == Op.STANDARD else state.revalue_to(unit)
+        if delta != rec.value:
+            raise InvariantViolation(f"event {rec.event_id} op {rec.op_no}: recorded revaluation "
+                                     f"{rec.value}, recomputed {delta}")
     if rec.date > state.last_date:
         state.last_date = rec.date
 
 
 class _PoolOnly(Emitter):
-    """Runs a document's handler for its effect on pools only (a fold)."""
+    """Runs a document's handler for its effect on pools only (a fold): stock
+    operations do nothing, an outflow reports the cost it took when posted."""
 
-    def out(self, *args: Any, **kwargs: Any) -> int:
-        return 0
+    def out(self, op_no: int, *args: Any, **kwargs: Any) -> int:  # type: ignore[override]
+        return self.ctx.recorded_out(self.event_id, op_no)
 
     def inflow(self, *args: Any, **kwargs: Any) -> int:
         return 0
@@ -150,6 +160,12 @@ class _PoolOnly(Emitter):
 
     def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool:
         return self.ctx.shipment_pool(shipment, op_no)
+
+    def wip_pool(self, order: str) -> WipPool:
+        return self.ctx.wip_pool(order)
+
+    def stock(self, product: Product, location_id: int) -> StockState:
+        raise InvariantViolation("a pool fold touched stock")
 
 
 @dataclass
@@ -173,6 +189,7 @@ class _Replay:
         self.receipt_pools: dict[tuple[int, int], ReceiptPool] = {}
         self.shipment_pools: dict[tuple[int, int], ShipmentPool] = {}
         self.pool_bases: set[int] = set()
+        self.wip_pools: dict[str, WipPool] = {}
         self.heap: list[tuple[int, int]] = []
         self.queued: set[int] = set()
         self.outcomes: dict[int, tuple[list[Move], list[GLLine]]] = {}
@@ -259,6 +276,29 @@ class _Replay:
         part = line.parts[op_no % 64]
         return ShipmentPool(f"shipment {shipment.ext_id!r} line {line.index + 1} {part.product.sku}",
                             part.qty, -value, part.product.category.cogs_on is CogsOn.INVOICE)
+
+    def wip_pool(self, order: str) -> WipPool:
+        """An order's WIP at the current position: its earlier events folded, its
+        later ones pushed (they must be re-run with this WIP)."""
+        pool = self.wip_pools.get(order)
+        if pool is None:
+            pool = self.wip_pools[order] = WipPool(order)
+            for event in self.history.order_events(order):
+                if event.id == self.removed_id or event.id == self.position[1]:
+                    continue
+                if (event.date, event.id) < self.position:
+                    evaluate(event, _PoolOnly(self, event.id, event.date))
+                else:
+                    self.push(event.date, event.id)
+        return pool
+
+    def recorded_out(self, event_id: int, op_no: int) -> int:
+        outcome = self.outcomes.get(event_id)
+        if outcome is not None:
+            return -sum(m.value for m in outcome[0] if m.op_no == op_no and m.event_id == event_id)
+        if (event_id, op_no) in self.new_values:
+            return -self.new_values[(event_id, op_no)]
+        return -self.history.op_value(event_id, op_no)
 
     def _build_pools(self, base: Event) -> None:
         """Fold the documents of `base` dated before the current position; push the rest."""

@@ -17,9 +17,12 @@ from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
 from stockledger import limits
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.events import (
+    KIT_KINDS,
+    PRODUCTION_KINDS,
     REF_KINDS,
     REF_REQUIRED,
     SUPPORTED_KINDS,
+    UNIT_COST_KINDS,
     Event,
     EventKind,
     Line,
@@ -28,7 +31,7 @@ from stockledger.domain.events import (
     ymd,
     ymd_text,
 )
-from stockledger.domain.money import QTY_SCALE, amount_minor, qty_to_micro
+from stockledger.domain.money import QTY_SCALE, amount_minor, qty_to_micro, round_money
 from stockledger.domain.setup import CogsOn, Location, Method, Product, ProductKind, Role, Setup
 
 
@@ -87,8 +90,11 @@ NONZERO_QTY = {EventKind.ADJUSTMENT, EventKind.VENDOR_BILL, EventKind.CUSTOMER_I
 COST_REQUIRED = {EventKind.RECEIPT, EventKind.VENDOR_BILL, EventKind.OPENING_BALANCE}
 NEEDS_LOCATION = {
     EventKind.RECEIPT, EventKind.SHIPMENT, EventKind.ADJUSTMENT, EventKind.CYCLE_COUNT,
-    EventKind.OPENING_BALANCE,
+    EventKind.OPENING_BALANCE, EventKind.ASSEMBLY, EventKind.DISASSEMBLY,
+    EventKind.PRODUCTION_ISSUE, EventKind.PRODUCTION_COST, EventKind.PRODUCTION_COMPLETE,
+    EventKind.REVALUATION,
 }
+NO_LINES = {EventKind.PRODUCTION_COST, EventKind.LANDED_COST}
 
 
 def roles_for(kind: EventKind, product: Product) -> tuple[Role, ...]:
@@ -115,7 +121,15 @@ def roles_for(kind: EventKind, product: Product) -> tuple[Role, ...]:
         return (Role.INVENTORY,)
     if kind in (EventKind.ADJUSTMENT, EventKind.CYCLE_COUNT):
         return (Role.INVENTORY, Role.INVENTORY_ADJUSTMENT)
-    return (Role.INVENTORY,)
+    if kind in (EventKind.PRODUCTION_ISSUE, EventKind.PRODUCTION_COMPLETE):
+        return (Role.INVENTORY, Role.WIP)
+    if kind in UNIT_COST_KINDS:
+        return (Role.INVENTORY, Role.REVALUATION)
+    if kind is EventKind.LANDED_COST:
+        if standard:
+            return (Role.PPV, Role.LANDED_COST_CLEARING)
+        return (Role.INVENTORY, Role.COGS, Role.LANDED_COST_CLEARING)
+    return (Role.INVENTORY,)  # transfers, kit components
 
 
 def _accounts(setup: Setup, roles: Iterable[Role], location: Location, category: str,
@@ -166,6 +180,11 @@ class Prepared(NamedTuple):
     ref: str | None
     ref_source: str | None
     lines: tuple
+    extra_cost: str | None = None  # assembly, as sent
+    order: str | None = None  # production order
+    amount: str | None = None  # production_cost, landed_cost, as sent
+    refs: tuple = ()  # landed_cost: (source, id) of each receipt
+    allocate: str | None = None  # landed_cost
 
 
 def resolve(req: EventInput, *, event_id: int, setup: Setup,
@@ -214,10 +233,6 @@ def prepare(req: EventInput, setup: Setup) -> Prepared:
     if kind is EventKind.TRANSFER:
         location = _location(setup, req.from_, "from")
         to_location = _location(setup, req.to, "to")
-        if location.entity.id != to_location.entity.id:
-            raise _invalid("transfers between entities are not supported by this version "
-                           f"({location.code} is in {location.entity.code}, {to_location.code} "
-                           f"in {to_location.entity.code})")
     elif req.location is not None:
         location = _location(setup, req.location, "location")
 
@@ -258,10 +273,15 @@ def prepare(req: EventInput, setup: Setup) -> Prepared:
 
     # -- quantities and amounts ---------------------------------------------------
     invoice = kind is EventKind.CUSTOMER_INVOICE
+    unit_kind = kind in UNIT_COST_KINDS
     exp = location.entity.exp if location is not None else setup.uniform_exp
     amount_max = limits.AMOUNT_UNITS_MAX * 10**exp if exp is not None else None
     lines = []
     for raw, product, factor in zip(raw_lines, products, factors):
+        if unit_kind:  # sku and a unit cost per its UOM: kept per base unit
+            unit = raw.unit_cost / factor  # type: ignore[operator]
+            lines.append((product.id, 0, None, raw.lot or None, None, None, str(unit)))
+            continue
         qty_sent: Decimal = raw.qty  # type: ignore[assignment]
         qty_base = qty_sent if factor == 1 else qty_sent * factor
         try:
@@ -270,22 +290,30 @@ def prepare(req: EventInput, setup: Setup) -> Prepared:
             raise _invalid(str(exc)) from None
         if abs(qty_base) > limits.QTY_UNITS_MAX:
             raise _invalid(f"quantity {qty_sent} is out of range")
-        price = raw.unit_price if invoice else raw.unit_cost
+        price = raw.unit_price if invoice or kind is EventKind.TRANSFER else raw.unit_cost
         if price is None:
-            lines.append((product.id, qty, None, raw.lot or None, None, None))
+            lines.append((product.id, qty, None, raw.lot or None, None, None, None))
         elif exp is None:  # a document in a multi-currency setup: priced once its ref is known
-            lines.append((product.id, qty, None, raw.lot or None, str(qty_sent), str(price)))
+            lines.append((product.id, qty, None, raw.lot or None, str(qty_sent), str(price), None))
         else:
             amount = amount_minor(qty_sent, price, exp)
             if abs(amount) > amount_max:  # type: ignore[operator]
                 raise _invalid(f"line amount {qty_sent} x {price} is out of range")
-            lines.append((product.id, qty, amount, raw.lot or None, None, None))
+            lines.append((product.id, qty, amount, raw.lot or None, None, None, None))
     reason = req.reason if kind is EventKind.ADJUSTMENT else (
         "cycle_count" if kind is EventKind.CYCLE_COUNT else None)
+    extra = getattr(req, "extra_cost", None)
+    amount_sent = getattr(req, "amount", None)
+    refs = tuple((ref_source, ref) for ref in (getattr(req, "refs", None) or ()))
     return Prepared(setup.version, kind.value, date,
                     location.id if location is not None else None,
                     to_location.id if to_location is not None else None,
-                    reason, req.ref if kind in REF_KINDS else None, ref_source, tuple(lines))
+                    reason, req.ref if kind in REF_KINDS else None, ref_source, tuple(lines),
+                    str(extra) if extra is not None and kind is EventKind.ASSEMBLY else None,
+                    getattr(req, "order", None) if kind in PRODUCTION_KINDS else None,
+                    str(amount_sent) if amount_sent is not None else None,
+                    refs, (getattr(req, "allocate", None) or "value")
+                    if kind is EventKind.LANDED_COST else None)
 
 
 def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, setup: Setup,
@@ -299,6 +327,10 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
     location = setup.location_by_id(prepared.location_id) if prepared.location_id else None
     to_location = (setup.location_by_id(prepared.to_location_id)
                    if prepared.to_location_id else None)
+    if kind is EventKind.LANDED_COST:
+        return _complete_landed_cost(prepared, event_id, source, ext_id, setup, find_ref)
+    if kind is EventKind.COST_UPDATE:
+        return _complete_cost_update(prepared, event_id, source, ext_id, setup, location)
 
     # -- references -----------------------------------------------------------
     ref: Event | None = None
@@ -322,7 +354,8 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
     memo = setup.memo
     to_id = to_location.id if to_location is not None else None
     product_by_id = setup.product_by_id
-    for n, (product_id, qty, amount, lot, qty_text, price_text) in enumerate(prepared.lines):
+    for n, (product_id, qty, amount, lot, qty_text, price_text, unit_text) in \
+            enumerate(prepared.lines):
         product = product_by_id(product_id)
         if price_text is not None:
             amount = amount_minor(Decimal(qty_text), Decimal(price_text), entity.exp)
@@ -350,12 +383,25 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
             parts = tuple(built)
         if line_to_accounts is not None:
             to_accounts.append(line_to_accounts)
-        lines.append(Line(n, product, qty, amount, lot, line_accounts, parts, ref_index))
+        lines.append(Line(n, product, qty, amount, lot, line_accounts, parts, ref_index,
+                          Decimal(unit_text) if unit_text is not None else None))
 
+    event_accounts: Accounts = {}
+    if kind is EventKind.PRODUCTION_COST:
+        event_accounts = _accounts(setup, (Role.WIP, Role.APPLIED_OVERHEAD), location, None,
+                                   None, missing)
+    if to_location is not None and to_location.entity.id != entity.id \
+            and to_location.entity.currency != entity.currency:
+        raise _invalid(f"a transfer from {entity.code} ({entity.currency}) to "
+                       f"{to_location.entity.code} ({to_location.entity.currency}) crosses "
+                       f"currencies, which stockledger does not convert")
     event = Event(
         id=event_id, source=source, ext_id=ext_id, kind=kind, date=date,
         config_version=setup.version, entity=entity, location=location, lines=tuple(lines),
         to_location=to_location, to_accounts=tuple(to_accounts), ref=ref, reason=reason,
+        extra_cost=_money(prepared.extra_cost, entity.exp, "extra_cost") or 0,
+        order=prepared.order, amount=_money(prepared.amount, entity.exp, "amount"),
+        accounts=event_accounts,
     )
     unmapped = None
     if missing:
@@ -373,28 +419,123 @@ def _line_plan(setup: Setup, kind: EventKind, product: Product, location: Locati
     plan = setup.memo.get(key)
     if plan is not None:
         return plan
+    if kind in KIT_KINDS and product.kind is not ProductKind.KIT:
+        raise _invalid(f"{product.sku} is not a kit: only kits are assembled and disassembled")
     if product.kind is ProductKind.BUNDLE and kind not in (
             EventKind.SHIPMENT, EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN):
         raise _invalid(f"{product.sku} is a bundle: bundles are shipped, invoiced and "
                        f"returned, never received, moved or counted")
+    if kind in UNIT_COST_KINDS and (product.method is Method.STANDARD) != (
+            kind is EventKind.COST_UPDATE):
+        raise _invalid(f"{product.sku} is valued at {product.method.value}: cost_update is for "
+                       f"standard-cost products, revaluation for the others")
     missing: list[str] = []
-    own_roles = (Role.AR, Role.REVENUE) if kind is EventKind.CUSTOMER_INVOICE else ()
+    own_roles: tuple[Role, ...] = ()
+    if kind is EventKind.CUSTOMER_INVOICE:
+        own_roles = (Role.AR, Role.REVENUE)
+    elif kind is EventKind.ASSEMBLY:
+        own_roles = (Role.INVENTORY, Role.APPLIED_OVERHEAD)
+    elif kind is EventKind.DISASSEMBLY:
+        own_roles = (Role.INVENTORY,)
     line_accounts = _accounts(setup, own_roles, location, product.category.code, reason,
                               missing) if own_roles else {}
     components = []
-    stocked = ([(c.qty, setup.products[c.sku]) for c in product.components]
-               if product.kind is ProductKind.BUNDLE else [(None, product)])
+    if product.kind is ProductKind.BUNDLE or kind in KIT_KINDS:
+        stocked = [(c.qty, setup.products[c.sku]) for c in product.components]
+    else:
+        stocked = [(None, product)]
+    cross = to_location is not None and to_location.entity.id != location.entity.id
     for slot, (per_unit, part_product) in enumerate(stocked):
+        roles = roles_for(kind, part_product)
+        if cross:
+            roles = roles + (Role.IC_RECEIVABLE, Role.IC_GAIN)
         components.append((slot, part_product, per_unit,
-                           _accounts(setup, roles_for(kind, part_product), location,
-                                     part_product.category.code, reason, missing)))
+                           _accounts(setup, roles, location, part_product.category.code, reason,
+                                     missing)))
     to_accounts = None
     if to_location is not None:
-        to_accounts = _accounts(setup, (Role.INVENTORY,), to_location, product.category.code,
+        to_accounts = _accounts(setup, (Role.INVENTORY, Role.IC_PAYABLE) if cross
+                                else (Role.INVENTORY,), to_location, product.category.code,
                                 None, missing)
     plan = (line_accounts, tuple(components), to_accounts, tuple(missing))
     setup.memo[key] = plan
     return plan
+
+
+def _money(text: str | None, exp: int, what: str) -> int | None:
+    if text is None:
+        return None
+    amount = round_money(Decimal(text), exp)
+    if abs(amount) > limits.AMOUNT_UNITS_MAX * 10**exp:
+        raise _invalid(f"{what} {text} is out of range")
+    return amount
+
+
+def _complete_landed_cost(prepared: Prepared, event_id: int, source: str, ext_id: str,
+                          setup: Setup, find_ref: RefFinder) -> tuple[Event, Rejection | None]:
+    """A landed cost is allocated over every line of the receipts it names, in
+    `refs` order: one resolved line per receipt line."""
+    kind = EventKind.LANDED_COST
+    receipts: list[Event] = []
+    for ref_source, ref_id in prepared.refs:
+        receipt = _resolve_ref(ref_id, ref_source, kind, prepared.date, find_ref)
+        if receipts and receipt.entity.id != receipts[0].entity.id:
+            raise _invalid(f"landed cost over receipts of two entities ({receipts[0].entity.code}"
+                           f", {receipt.entity.code})")
+        receipts.append(receipt)
+    first = receipts[0]
+    entity = first.entity
+    missing: list[str] = []
+    lines: list[Line] = []
+    for receipt in receipts:
+        for line in receipt.lines:
+            product = line.product
+            accounts = _accounts(setup, roles_for(kind, product), receipt.location,  # type: ignore[arg-type]
+                                 product.category.code, None, missing)
+            lines.append(Line(len(lines), product, line.parts[0].qty, line.amount or 0, None,
+                              accounts, (Part(0, product, line.parts[0].qty, accounts),),
+                              line.index, None, receipt))
+    amount = _money(prepared.amount, entity.exp, "amount")
+    event = Event(id=event_id, source=source, ext_id=ext_id, kind=kind, date=prepared.date,
+                  config_version=setup.version, entity=entity, location=first.location,
+                  lines=tuple(lines), ref=first, amount=amount, refs=tuple(receipts),
+                  allocate=prepared.allocate)
+    unmapped = None
+    if missing:
+        unmapped = Rejection(ErrorCode.UNMAPPED_ACCOUNT, "no account mapped for role "
+                             + "; ".join(missing))
+    return event, unmapped
+
+
+def _complete_cost_update(prepared: Prepared, event_id: int, source: str, ext_id: str,
+                          setup: Setup, location: Location | None
+                          ) -> tuple[Event, Rejection | None]:
+    """A standard-cost update applies at every location of the event's entity
+    (of every entity without a location): one part per location."""
+    kind = EventKind.COST_UPDATE
+    scope = tuple(loc for loc in setup.locations.values()
+                  if location is None or loc.entity.id == location.entity.id)
+    if len(scope) >= 64:
+        raise _invalid("a cost_update spans at most 63 locations: give a location to pick "
+                       "one entity")
+    missing: list[str] = []
+    lines = []
+    for n, (product_id, _, _, lot, _, _, unit_text) in enumerate(prepared.lines):
+        product = setup.product_by_id(product_id)
+        _line_plan(setup, kind, product, scope[0], None, None)  # the method check
+        parts = tuple(Part(slot, product, 0, _accounts(setup, roles_for(kind, product), loc,
+                                                       product.category.code, None, missing))
+                      for slot, loc in enumerate(scope))
+        lines.append(Line(n, product, 0, None, lot, {}, parts, None, Decimal(unit_text)))
+    anchor = location or scope[0]
+    event = Event(id=event_id, source=source, ext_id=ext_id, kind=kind, date=prepared.date,
+                  config_version=setup.version, entity=anchor.entity, location=location,
+                  lines=tuple(lines), scope=scope)
+    unmapped = None
+    if missing:
+        unmapped = Rejection(ErrorCode.UNMAPPED_ACCOUNT, "no account mapped for role "
+                             + "; ".join(missing))
+    return event, unmapped
 
 
 def _location(setup: Setup, code: str | None, field: str) -> Location:
@@ -408,6 +549,22 @@ def _location(setup: Setup, code: str | None, field: str) -> Location:
 
 def _check_structure(kind: EventKind, req: EventInput, raw_lines: Sequence[LineInput]) -> None:
     """INVALID_EVENT checks: required fields, signs, ranges (before any lookup)."""
+    if kind in PRODUCTION_KINDS and not getattr(req, "order", None):
+        raise _invalid(f"a {kind.value} needs order (the production order)")
+    extra = getattr(req, "extra_cost", None)
+    if extra is not None and extra < 0:
+        raise _invalid("extra_cost must not be negative")
+    if kind in NO_LINES:
+        if raw_lines:
+            raise _invalid(f"a {kind.value} has no lines")
+        amount = getattr(req, "amount", None)
+        if amount is None or amount < 0:
+            raise _invalid(f"a {kind.value} needs a non-negative amount")
+        if kind is EventKind.LANDED_COST and not getattr(req, "refs", None):
+            raise _invalid("a landed_cost needs refs (the receipts it belongs to)")
+        if kind is EventKind.PRODUCTION_COST and req.location is None:
+            raise _invalid("location is required")
+        return
     if not raw_lines:
         raise _invalid("the event has no lines (give sku and qty, or a list of lines)")
     if len(raw_lines) > limits.LINES_MAX:
@@ -428,6 +585,15 @@ def _check_structure(kind: EventKind, req: EventInput, raw_lines: Sequence[LineI
     cost_required = kind in COST_REQUIRED
     invoice = kind is EventKind.CUSTOMER_INVOICE
     qty_max, price_max = limits.QTY_UNITS_MAX, limits.UNIT_PRICE_MAX
+    if kind in UNIT_COST_KINDS:
+        for n, raw in enumerate(raw_lines, 1):
+            where = f"line {n}: " if len(raw_lines) > 1 else ""
+            if not raw.sku:
+                raise _invalid(f"{where}sku is required")
+            if raw.unit_cost is None or raw.unit_cost < 0:
+                raise _invalid(f"{where}a {kind.value} needs a non-negative unit_cost")
+            _decimal_ok(raw.unit_cost, f"{where}unit_cost", limits.UNIT_PRICE_MAX)
+        return
     for n, raw in enumerate(raw_lines, 1):
         qty, cost, price = raw.qty, raw.unit_cost, raw.unit_price
         if not raw.sku or qty is None or (positive and qty <= 0) or (nonzero and qty == 0) \

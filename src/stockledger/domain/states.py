@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from stockledger.domain.errors import InvariantViolation
-from stockledger.domain.money import ZERO_COST, UnitCost, take_share
+from stockledger.domain.money import ZERO_COST, UnitCost, div_half_up, take_share
 from stockledger.domain.setup import Method
 
 # A layer: (origin, date_ymd, qty_micro, value_minor, lot). `origin` packs the
@@ -192,6 +192,27 @@ class StockState:
         self.value -= taken_value
         return taken_qty, taken_value
 
+    def revalue_to(self, unit: UnitCost) -> int:
+        """Write every layer (or the pool) down to `unit`; returns the change in value."""
+        if self.layered:
+            before = self.value
+            self.layers = deque((o, d, q, unit.value_of(q), lot) for o, d, q, v, lot in self.layers)
+            self.value = sum(layer[3] for layer in self.layers)
+            return self.value - before
+        new_value = unit.value_of(self.qty)
+        delta = new_value - self.value
+        self.value = new_value
+        return delta
+
+    def set_standard(self, unit: UnitCost) -> int:
+        """A new standard cost: the pool is revalued by round((new - old) x qty)."""
+        old = self.standard or ZERO_COST
+        numerator = unit.value_minor * old.qty_micro - old.value_minor * unit.qty_micro
+        delta = div_half_up(numerator * self.qty, unit.qty_micro * old.qty_micro) if self.qty else 0
+        self.standard = unit
+        self.value += delta
+        return delta
+
     def add_shortfall(self, shortfall: Shortfall) -> None:
         self.shortfalls.append(shortfall)
 
@@ -248,10 +269,11 @@ class StockState:
     # -- snapshots and persistence ------------------------------------------
     def snapshot(self) -> tuple:
         return (tuple(self.layers), self.qty, self.value, tuple(self.shortfalls), self.last_in,
-                self.last_date)
+                self.last_date, self.standard)
 
     def restore(self, snap: tuple) -> None:
-        layers, self.qty, self.value, shortfalls, self.last_in, self.last_date = snap
+        layers, self.qty, self.value, shortfalls, self.last_in, self.last_date, \
+            self.standard = snap
         self.layers = deque(layers)
         self.shortfalls = list(shortfalls)
 
@@ -275,6 +297,8 @@ class StockState:
                           s.entity_id, s.lot] for s in self.shortfalls]
         if self.last_in is not None:
             data["i"] = list(self.last_in)
+        if self.standard is not None:
+            data["std"] = [self.standard.value_minor, self.standard.qty_micro]
         return data
 
     @classmethod
@@ -291,5 +315,7 @@ class StockState:
         state.shortfalls = [Shortfall(*s) for s in data.get("s", ())]
         if "i" in data:
             state.last_in = tuple(data["i"])  # type: ignore[assignment]
+        if "std" in data:  # a cost_update changed it since the setup
+            state.standard = UnitCost(*data["std"])
         state.last_date = last_date
         return state

@@ -44,7 +44,7 @@ from stockledger.domain.evaluate import (
     net_lines,
 )
 from stockledger.domain.events import Event, EventKind, Reversal, ymd_text
-from stockledger.domain.pools import ReceiptPool, ShipmentPool
+from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
 from stockledger.domain.replay import (
     FastDelta,
     OpRecord,
@@ -72,7 +72,9 @@ MOVE_COLUMNS = ("event_id", "op_no", "producer_event_id", "kind", "op", "date_ym
                 "value_minor", "layer_ref", "lot", "param_qty_micro",
                 "param_value_minor")  # = Move
 EVENT_COLUMNS = ("id", "source", "ext_id", "kind", "date_ymd", "entity_id", "ref_event_id",
-                 "config_version", "content_hash", "payload", "batch_id")
+                 "order_ref", "config_version", "content_hash", "payload", "batch_id")
+# events whose outflow costs feed a pool that later events read
+POOL_SOURCES = frozenset({EventKind.SHIPMENT, EventKind.PRODUCTION_ISSUE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +183,11 @@ class StoredEvents:
         request = load_stored(row.payload)
         ref_id = row.ref_event_id
 
-        def find(_source: str, _ext_id: str) -> RefLookup:
-            return RefLookup(self.get(ref_id) if ref_id is not None else None)
+        def find(source: str, ext_id: str) -> RefLookup:
+            if ref_id is not None and not getattr(request, "refs", None):
+                return RefLookup(self.get(ref_id))
+            found = store.events_by_keys(self.conn, [(source, ext_id)]).get((source, ext_id))
+            return RefLookup(self.get(found.id) if found is not None else None)
 
         try:
             if request.type == EventKind.REVERSAL.value:
@@ -222,7 +227,7 @@ class DbHistory:
     def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]:
         return [OpRecord(r.event_id, r.op_no, r.date_ymd, r.op, int(r.qty), int(r.value),
                          r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id, r.kind,
-                         r.param_qty)
+                         r.param_qty, r.param_value)
                 for r in store.key_history(self.conn, sku_id, location_id)]
 
     def settling_events(self, sku_id: int, location_id: int) -> set[int]:
@@ -239,6 +244,12 @@ class DbHistory:
 
     def op_value(self, event_id: int, op_no: int) -> int:
         return store.op_values(self.conn, [event_id]).get((event_id, op_no), (0, 0))[1]
+
+    def order_events(self, order: str) -> list[Event]:
+        rows = store.events_of_orders(self.conn, [order])
+        gone = store.reversed_among(self.conn, [r.id for r in rows])
+        events = self.stored.resolve_rows([r for r in rows if r.id not in gone])
+        return sorted((e for e in events if isinstance(e, Event)), key=lambda e: (e.date, e.id))
 
     def new_state(self, product: Product, location_id: int) -> StockState:
         return self.batch.empty_state(product, location_id)
@@ -294,6 +305,9 @@ class Batch:
         self.pool_last: dict[int, int] = {}
         self.docs_by_base: dict[int, list[Event]] = {}
         self.base_values: dict[tuple[int, int], int] = {}
+        self.wip_pools: dict[str, WipPool] = {}
+        self.docs_by_order: dict[str, list[Event]] = {}
+        self.order_last: dict[str, int] = {}
         self.db_refs: dict[tuple[str, str], Any] = {}
         self.db_reversed: set[int] = set()
         self.recost_count = 0
@@ -428,6 +442,7 @@ class Batch:
             self._prepare(cand)
         ref_keys = [(c.prepared.ref_source, c.prepared.ref) for c in candidates
                     if c.prepared is not None and c.prepared.ref is not None]
+        ref_keys += [key for c in candidates if c.prepared is not None for key in c.prepared.refs]
         if ref_keys:
             self.db_refs = store.events_by_keys(self.conn, ref_keys)
             self.stored.resolve_rows(list(self.db_refs.values()))
@@ -460,9 +475,15 @@ class Batch:
                     keys.add((part.product.id, location))
                     if event.to_location is not None:
                         keys.add((part.product.id, event.to_location.id))
+                if event.kind in (EventKind.ASSEMBLY, EventKind.DISASSEMBLY):
+                    keys.add((line.product.id, location))
             if event.ref is not None and event.ref.id not in self.failed_ids:
                 bases.add(event.ref.id)
         self.load_positions(keys)
+        orders = sorted({c.event.order for c in candidates if c.event is not None
+                         and c.event.order is not None and c.event.order not in self.wip_pools})
+        if orders:
+            self._prefetch_orders(orders)
         in_batch_ids = {e.id for e in self.in_batch.values()}
         stored_bases = [b for b in bases if b not in in_batch_ids]
         if stored_bases:
@@ -557,6 +578,42 @@ class Batch:
                 self.pools[key] = pool
         return pool  # type: ignore[return-value]
 
+    def wip_pool(self, order: str) -> WipPool:
+        pool = self.wip_pools.get(order)
+        if pool is None:
+            pool = self.wip_pools[order] = WipPool(order)
+            events = self.docs_by_order.get(order)
+            if events is None:
+                self._prefetch_orders([order])
+                events = self.docs_by_order[order]
+            last = 0
+            for event in events:
+                evaluate(event, _PoolOnly(self, event.id, event.date))
+                last = max(last, event.date)
+            self.order_last[order] = last
+        return pool
+
+    def recorded_out(self, event_id: int, op_no: int) -> int:
+        value = self.op_values.get((event_id, op_no))
+        if value is None:
+            value = self.base_values.get((event_id, op_no))
+        if value is None:
+            value = store.op_values(self.conn, [event_id]).get((event_id, op_no), (0, 0))[1]
+        return -value
+
+    def _prefetch_orders(self, orders: list[str]) -> None:
+        """The posted events of these production orders, and their issues' costs."""
+        rows = store.events_of_orders(self.conn, orders)
+        gone = store.reversed_among(self.conn, [r.id for r in rows])
+        events = [e for e in self.stored.resolve_rows([r for r in rows if r.id not in gone])
+                  if isinstance(e, Event)]
+        for order in orders:
+            self.docs_by_order.setdefault(order, [])
+        for event in sorted(events, key=lambda e: (e.date, e.id)):
+            self.docs_by_order[event.order].append(event)  # type: ignore[index]
+        for key, (_, value) in store.op_values(self.conn, [e.id for e in events]).items():
+            self.base_values[key] = value
+
     def _build_pools(self, base: Event) -> None:
         if base.id in self.pool_built:
             return
@@ -590,6 +647,8 @@ class Batch:
             if isinstance(state, StockState) and snap[5] > event.date:
                 return True
         if event.ref is not None and self.pool_last.get(event.ref.id, 0) > event.date:
+            return True
+        if event.order is not None and self.order_last.get(event.order, 0) > event.date:
             return True
         return False
 
@@ -628,17 +687,24 @@ class Batch:
             return
         self._record_event(parsed, event)
         self._record_outcome(event.id, emitter.moves, emitter.lines, cause=event.id,
-                             base_kind=event.kind is EventKind.SHIPMENT)
+                             base_kind=event.kind in POOL_SOURCES)
         if event.ref is not None:
             self.pool_last[event.ref.id] = max(self.pool_last.get(event.ref.id, 0), event.date)
+        if event.order is not None:
+            self.order_last[event.order] = max(self.order_last.get(event.order, 0), event.date)
         self._result(parsed, "posted")
 
     def _record_event(self, parsed: Parsed, event: Event | Reversal, ref_id: int | None = None) -> None:
         ref = ref_id if ref_id is not None else (event.ref.id if isinstance(event, Event)
                                                  and event.ref is not None else None)
+        order = event.order if isinstance(event, Event) else None
         self.event_rows.append((event.id, event.source, event.ext_id, event.kind.value, event.date,
-                                event.entity.id, ref, event.config_version, parsed.content_hash,
-                                parsed.payload, self.batch_id))
+                                event.entity.id, ref, order, event.config_version,
+                                parsed.content_hash, parsed.payload, self.batch_id))
+        if isinstance(event, Event) and len(event.refs) > 1:
+            self.conn.execute(s.event_refs.insert(), [
+                {"event_id": event.id, "ref_event_id": ref_id}
+                for ref_id in sorted({r.id for r in event.refs})])
         key = (parsed.source, parsed.ext_id)
         self.exception_puts.pop(key, None)
         if isinstance(event, Event):
@@ -699,8 +765,6 @@ class Batch:
                 if move.event_id == producer:
                     key = (producer, move.op_no)
                     op_values[key] = op_values.get(key, 0) + move.value
-        if self.dry_run:
-            self.summary.entries.extend(_entries_for_display(self, entries, lines))
 
     # -- replays (backdated events, reversals) --------------------------------------------------
     def _post_with_replay(self, cand: _Candidate, *, inserted: Event | None = None,
@@ -744,7 +808,7 @@ class Batch:
                 check_balanced(lines)
                 self._record_event(cand.parsed, inserted)
                 self._record_outcome(inserted.id, moves, lines, cause=inserted.id,
-                                     base_kind=inserted.kind is EventKind.SHIPMENT)
+                                     base_kind=inserted.kind in POOL_SOURCES)
             else:
                 assert reversal is not None and removed is not None
                 self._record_event(cand.parsed, reversal, ref_id=removed.id)
@@ -779,6 +843,9 @@ class Batch:
     def _reset_pools(self) -> None:
         self.pools_reset = True
         self.pools.clear()
+        self.wip_pools.clear()
+        self.docs_by_order.clear()
+        self.order_last.clear()
         self.pool_built.clear()
         self.pool_last.clear()
         self.docs_by_base.clear()
@@ -878,6 +945,9 @@ class Batch:
     def flush(self) -> None:
         """Write the ledger rows gathered so far (inside the open transaction)."""
         conn = self.conn
+        if self.dry_run:
+            self.summary.entries.extend(_entries_for_display(self, self.entry_rows,
+                                                             self.line_rows))
         store.insert_rows(conn, s.events, EVENT_COLUMNS, self.event_rows)
         store.insert_rows(conn, s.journal_entries, ENTRY_COLUMNS, self.entry_rows)
         store.insert_rows(conn, s.journal_lines, LINE_COLUMNS, self.line_rows)
@@ -979,29 +1049,30 @@ def _own_move_keys(conn: Connection, event_id: int) -> list[tuple[int, int]]:
                                                  m.c.event_id == event_id))})
 
 
-def _entries_for_display(batch: Batch, entries: dict[tuple[int, int, int], int],
-                         lines: list[GLLine]) -> list[dict[str, Any]]:
-    """A dry run's entries, in the shape of `stockledger journal --json`."""
+def _entries_for_display(batch: Batch, entry_rows: list[tuple], line_rows: list[tuple]
+                         ) -> list[dict[str, Any]]:
+    """What a dry run would post, in the shape of `stockledger journal --json`."""
     from stockledger.domain.money import format_money
 
     setup = batch.setup
-    keys = {e.id: (e.source, e.ext_id) for e in batch.in_batch.values()}
+    by_entry: dict[int, list[tuple]] = {}
+    for row in line_rows:
+        by_entry.setdefault(row[-1], []).append(row)
+    keys = {row[0]: (row[1], row[2]) for row in batch.event_rows}  # not written yet
     out = []
-    for (event_id, date, entity_id), entry_id in entries.items():
+    for entry_id, event_id, kind, entity_id, date, cause, _producer in entry_rows:
         source, ext_id = keys.get(event_id) or batch.stored.get(event_id).key
         exp = setup.entity_by_id(entity_id).exp
+        lines = sorted(by_entry.get(entry_id, []), key=lambda r: r[5] < 0)
         out.append({
-            "entry": entry_id, "date": ymd_text(date),
-            "kind": "post" if (source, ext_id) == keys.get(lines[0].producer_id) else "recost",
+            "entry": entry_id, "date": ymd_text(date), "kind": kind,
             "event": {"source": source, "id": ext_id},
-            "lines": [{"account": setup.account_by_id(line.account_id).code,
-                       "debit": format_money(max(line.amount, 0), exp),
-                       "credit": format_money(max(-line.amount, 0), exp),
-                       "sku": setup.product_by_id(line.sku_id).sku if line.sku_id else None,
-                       "location": (setup.location_by_id(line.location_id).code
-                                    if line.location_id else None)}
-                      for line in lines
-                      if (line.event_id, line.date, line.entity_id) == (event_id, date, entity_id)],
+            "lines": [{"account": setup.account_by_id(r[4]).code,
+                       "debit": format_money(max(r[5], 0), exp),
+                       "credit": format_money(max(-r[5], 0), exp),
+                       "sku": setup.product_by_id(r[6]).sku if r[6] else None,
+                       "location": setup.location_by_id(r[7]).code if r[7] else None}
+                      for r in lines],
         })
     return out
 

@@ -306,6 +306,58 @@ def reconcile(ws: Workspace, as_of: int | None = None, entity_code: str | None =
             "status": "balanced" if balanced else "differences", "accounts": rows}
 
 
+# -- work in progress ------------------------------------------------------------------------------
+
+def role_accounts(setup: Setup, role: Role) -> set[int]:
+    """Every account a role can resolve to (its default and its mapping rules)."""
+    ids = set()
+    code = setup.roles.get(role)
+    if code in setup.accounts:
+        ids.add(setup.accounts[code].id)
+    for rule in setup.rules:
+        if rule.role is role and rule.account in setup.accounts:
+            ids.add(setup.accounts[rule.account].id)
+    return ids
+
+
+def wip_report(ws: Workspace, as_of: int | None = None, entity_code: str | None = None) -> dict[str, Any]:
+    """Open work in progress per production order (issues and costs not yet
+    completed), and the WIP accounts' GL balance it must equal."""
+    ws.require()
+    jl, je, ev = s.journal_lines, s.journal_entries, s.events
+    with ws.read() as conn:
+        setup = ws.setup(conn)
+        entity = _entity(setup, entity_code)
+        exp = _exp(setup, entity)
+        accounts = sorted(role_accounts(setup, Role.WIP))
+        clauses = [jl.c.account_id.in_(accounts), *_where(jl, as_of, entity)]
+        rows = conn.execute(
+            select(ev.c.order_ref, ev.c.ext_id, ev.c.source, ev.c.kind, ev.c.date_ymd,
+                   func.sum(jl.c.amount_minor))
+            .select_from(jl.join(je, je.c.id == jl.c.entry_id).join(ev, ev.c.id == je.c.event_id))
+            .where(ev.c.order_ref.is_not(None), *clauses)
+            .group_by(ev.c.order_ref, ev.c.ext_id, ev.c.source, ev.c.kind, ev.c.date_ymd)
+            .order_by(ev.c.order_ref, ev.c.date_ymd, ev.c.ext_id)).all()
+        gl = conn.execute(select(func.sum(jl.c.amount_minor)).where(*clauses)).scalar() or 0
+        as_of_text = _as_of_text(conn, as_of)
+    orders: dict[str, dict[str, Any]] = {}
+    totals: dict[str, int] = {}
+    for order, ext_id, source, kind, date, amount in rows:
+        item = orders.setdefault(order, {"order": order, "issues": [], "costs": []})
+        totals[order] = totals.get(order, 0) + int(amount or 0)
+        if kind in ("production_issue", "production_cost"):
+            item["issues" if kind == "production_issue" else "costs"].append(
+                {"source": source, "id": ext_id, "date": ymd_text(date),
+                 "amount": format_money(int(amount or 0), exp)})
+    open_orders = [{**orders[order], "wip": format_money(total, exp)}
+                   for order, total in totals.items() if total]
+    total_open = sum(totals.values())
+    return {"as_of": as_of_text, "entity": entity.code if entity else None,
+            "orders": open_orders, "total": format_money(total_open, exp),
+            "gl": format_money(int(gl), exp),
+            "status": "balanced" if total_open == int(gl) else "differences"}
+
+
 # -- exceptions -----------------------------------------------------------------------------------
 
 def exceptions_list(ws: Workspace) -> list[dict[str, Any]]:

@@ -134,8 +134,13 @@ def read_setup_file(path: str) -> dict[str, Any]:
             data = yaml.safe_load(handle)
     except FileNotFoundError:
         raise UserError(f"setup file not found: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"setup file {path} is a directory") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise UserError(f"{path} is not valid YAML: {problem}{where}") from None
     return check_setup(data)
 
 

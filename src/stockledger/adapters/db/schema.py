@@ -82,6 +82,7 @@ events = Table(
     Column("date_ymd", Integer, nullable=False),
     Column("entity_id", Integer, nullable=False),
     Column("ref_event_id", BigInteger),
+    Column("order_ref", String(200)),  # production order (production_* events)
     Column("config_version", Integer, nullable=False),
     Column("content_hash", String(32), nullable=False),
     Column("payload", Text, nullable=False),  # canonical JSON as received
@@ -91,6 +92,17 @@ events = Table(
 Index("ix_events_ref_event_id", events.c.ref_event_id,
       sqlite_where=events.c.ref_event_id.is_not(None),
       postgresql_where=events.c.ref_event_id.is_not(None))
+
+Index("ix_events_order_ref", events.c.order_ref,
+      sqlite_where=events.c.order_ref.is_not(None),
+      postgresql_where=events.c.order_ref.is_not(None))
+
+event_refs = Table(
+    "event_refs", metadata,  # every event a document refers to (landed costs refer to several)
+    Column("event_id", BigInteger, primary_key=True),
+    Column("ref_event_id", BigInteger, primary_key=True),
+)
+Index("ix_event_refs_ref_event_id", event_refs.c.ref_event_id)
 
 batches = Table(
     "batches", metadata,

@@ -168,10 +168,23 @@ def events_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
 
 
 def documents_of(conn: Connection, base_ids: Iterable[int]) -> list[Any]:
-    """Events whose ref is one of base_ids, in (date, arrival) order."""
-    rows: list[Any] = []
+    """Events that refer to one of base_ids (through `ref`, or as one of a landed
+    cost's `refs`), in (date, arrival) order."""
+    rows: dict[int, Any] = {}
     for part in chunks(sorted(set(base_ids))):
-        rows.extend(conn.execute(select(*EVENT_COLUMNS).where(s.events.c.ref_event_id.in_(part))))
+        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.ref_event_id.in_(part))):
+            rows[row.id] = row
+        many = select(s.event_refs.c.event_id).where(s.event_refs.c.ref_event_id.in_(part))
+        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(many))):
+            rows[row.id] = row
+    return sorted(rows.values(), key=lambda r: (r.date_ymd, r.id))
+
+
+def events_of_orders(conn: Connection, orders: Iterable[str]) -> list[Any]:
+    """The events of these production orders, in (date, arrival) order."""
+    rows: list[Any] = []
+    for part in chunks(sorted(set(orders))):
+        rows.extend(conn.execute(select(*EVENT_COLUMNS).where(s.events.c.order_ref.in_(part))))
     rows.sort(key=lambda r: (r.date_ymd, r.id))
     return rows
 
@@ -236,6 +249,7 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
                func.max(m.c.counter_account_id).label("counter_id"),
                func.max(m.c.entity_id).label("entity_id"),
                func.max(m.c.param_qty_micro).label("param_qty"),
+               func.max(m.c.param_value_minor).label("param_value"),
                func.max(e.c.kind).label("kind"))
         .select_from(m.join(e, e.c.id == m.c.event_id))
         .where(m.c.sku_id == sku_id, m.c.location_id == location_id,

@@ -13,18 +13,26 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stockledger import limits
 from stockledger.domain.money import decimal_text
 
 Number = Annotated[Decimal, Field(allow_inf_nan=False)]
-Text = Annotated[str, Field(min_length=1, max_length=limits.ID_LENGTH_MAX)]
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# No NUL characters: PostgreSQL text cannot hold them (and no sender means them).
+Text = Annotated[str, Field(min_length=1, max_length=limits.ID_LENGTH_MAX, pattern=r"^[^\x00]*$")]
+
+
+def storable(text: str) -> str:
+    """Raw input as it can be stored and shown (NUL characters escaped)."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
 
 
 class LineRequest(BaseModel):
@@ -50,7 +58,7 @@ class EventRequest(BaseModel):
     source: Text = "default"
     seq: int | None = Field(None, ge=0)
     type: Text
-    date: Annotated[dt.date, Strict()] | None = None
+    date: dt.date | None = None
     location: Text | None = None
     from_: Text | None = Field(None, alias="from")
     to: Text | None = None
@@ -74,6 +82,16 @@ class EventRequest(BaseModel):
     def date_ymd(self) -> int | None:
         day = self.date
         return None if day is None else day.year * 10000 + day.month * 100 + day.day
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        """Only YYYY-MM-DD: pydantic alone would read "1767312000" as a timestamp."""
+        if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+            return value
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        return value
 
     def line_inputs(self) -> list[LineRequest] | tuple["EventRequest", ...]:
         if self.lines is not None:
@@ -196,6 +214,8 @@ def describe_validation(exc: ValidationError) -> str:
             message = "is required"
         elif err.get("type") == "extra_forbidden":
             message = "is not a field of an event"
+        elif err.get("type") == "string_pattern_mismatch":
+            message = "must not contain NUL characters"
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
         parts.append(f"{where} {message}".strip() if where else message)
@@ -234,17 +254,21 @@ def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
     source = obj.get("source", "default")
     if not isinstance(source, str) or not source:
         source = "default"
+    if "\x00" in source:
+        source = "default"
     if isinstance(ext_id, int) and not isinstance(ext_id, bool):
         ext_id = str(ext_id)
         obj = {**obj, "id": ext_id}
     if not isinstance(ext_id, str) or not ext_id:
         return _unparsed(raw_text, f"{where}the event has no id", source)
+    if "\x00" in ext_id:
+        return _unparsed(raw_text, f"{where}the id contains a NUL character", source)
     try:
         req = EventRequest.model_validate_json(orjson.dumps(obj, default=str))
     except ValidationError as exc:
-        digest = content_hash(raw_text.encode())
-        return Parsed(source, ext_id[: limits.ID_LENGTH_MAX], None, None, raw_text, digest,
-                      f"{where}{describe_validation(exc)}")
+        digest = content_hash(raw_text.encode("utf-8", "surrogatepass"))
+        return Parsed(source, ext_id[: limits.ID_LENGTH_MAX], None, None, storable(raw_text),
+                      digest, f"{where}{describe_validation(exc)}")
     doc = canonical(req)
     payload = dump(doc)
     return Parsed(req.source, req.id, req, doc, payload, content_hash(payload.encode()),
@@ -252,8 +276,9 @@ def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
 
 
 def _unparsed(raw_text: str, error: str, source: str = "default") -> Parsed:
-    digest = content_hash(raw_text.encode())
-    return Parsed(source, f"unparsed-{digest[:16]}", None, None, raw_text, digest, error)
+    digest = content_hash(raw_text.encode("utf-8", "surrogatepass"))
+    return Parsed(source, f"unparsed-{digest[:16]}", None, None, storable(raw_text), digest,
+                  storable(error))
 
 
 class CanonicalLine:

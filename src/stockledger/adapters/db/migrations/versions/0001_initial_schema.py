@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 10:09:47.768116
+Create Date: 2026-11-25 10:34:37.121204
 """
 from alembic import op
 import sqlalchemy as sa
@@ -44,6 +44,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_entities')),
     sa.UniqueConstraint('code', name=op.f('uq_entities_code'))
     )
+    op.create_table('event_refs',
+    sa.Column('event_id', sa.BigInteger(), nullable=False),
+    sa.Column('ref_event_id', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', 'ref_event_id', name=op.f('pk_event_refs'))
+    )
+    with op.batch_alter_table('event_refs', schema=None) as batch_op:
+        batch_op.create_index('ix_event_refs_ref_event_id', ['ref_event_id'], unique=False)
+
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('source', sa.String(length=200), nullable=False),
@@ -52,6 +60,7 @@ def upgrade() -> None:
     sa.Column('date_ymd', sa.Integer(), nullable=False),
     sa.Column('entity_id', sa.Integer(), nullable=False),
     sa.Column('ref_event_id', sa.BigInteger(), nullable=True),
+    sa.Column('order_ref', sa.String(length=200), nullable=True),
     sa.Column('config_version', sa.Integer(), nullable=False),
     sa.Column('content_hash', sa.String(length=32), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
@@ -60,6 +69,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'ext_id', name='uq_events_source_ext_id')
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.create_index('ix_events_order_ref', ['order_ref'], unique=False, sqlite_where=sa.text('order_ref IS NOT NULL'), postgresql_where=sa.text('order_ref IS NOT NULL'))
         batch_op.create_index('ix_events_ref_event_id', ['ref_event_id'], unique=False, sqlite_where=sa.text('ref_event_id IS NOT NULL'), postgresql_where=sa.text('ref_event_id IS NOT NULL'))
 
     op.create_table('exception_log',
@@ -237,8 +247,13 @@ def downgrade() -> None:
     op.drop_table('exception_log')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_ref_event_id', sqlite_where=sa.text('ref_event_id IS NOT NULL'), postgresql_where=sa.text('ref_event_id IS NOT NULL'))
+        batch_op.drop_index('ix_events_order_ref', sqlite_where=sa.text('order_ref IS NOT NULL'), postgresql_where=sa.text('order_ref IS NOT NULL'))
 
     op.drop_table('events')
+    with op.batch_alter_table('event_refs', schema=None) as batch_op:
+        batch_op.drop_index('ix_event_refs_ref_event_id')
+
+    op.drop_table('event_refs')
     op.drop_table('entities')
     op.drop_table('config_versions')
     op.drop_table('batches')
