@@ -219,3 +219,28 @@ def test_cost_update_and_revaluation(make_workspace) -> None:
     assert val(ws, "WIDGET-1@WH1") == (D("10"), D("32.50"))
     assert exceptions(ws) == {"cu2": "INVALID_EVENT", "rv2": "INVALID_EVENT", "rv3": "INVALID_EVENT"}
     assert_reconciled_every_date(ws, [20260102, 20260103, 20260104, 20260106])
+
+
+def test_landed_cost_follows_goods_moved_by_transfer(make_workspace) -> None:
+    ws = make_workspace(setup(
+        locations=[{"code": "WH1", "entity": "ACME"}, {"code": "WH2", "entity": "ACME"}],
+        mapping=base_setup()["mapping"] + [{"role": "inventory", "location": "WH2",
+                                            "account": "1320"}]))
+    post(ws, rcv("r1", "2026-01-02", "10", "5.00"),
+         {"id": "t1", "type": "transfer", "date": "2026-01-03", "from": "WH1", "to": "WH2",
+          "sku": "WIDGET-1", "qty": "4"},
+         {"id": "t2", "type": "transfer", "date": "2026-01-04", "from": "WH2", "to": "WH1",
+          "sku": "WIDGET-1", "qty": "1"},
+         ship("s1", "2026-01-05", "2"),
+         {"id": "lc1", "type": "landed_cost", "date": "2026-01-06", "refs": ["r1"],
+          "amount": "10.00"})
+    # of r1's 10: 4 left at WH1 in r1's own layer, 3 at WH2 (came by t1), 1 back at WH1 (t2),
+    # 2 shipped. On hand 8 of 10 -> 8.00 to inventory (4.00 + 3.00 + 1.00), 2.00 to COGS
+    assert entries(ws, "lc1", "post") == {("1300", "debit"): D("5.00"), ("1320", "debit"): D("3.00"),
+                                          ("5000", "debit"): D("2.00"), ("2200", "credit"): D("10.00")}
+    assert val(ws, "WIDGET-1@WH2") == (D("3"), D("18.00"))
+    assert val(ws, "WIDGET-1@WH1") == (D("5"), D("30.00"))
+    # a backdated shipment at WH2 before the landed cost re-splits it: 2 fewer on hand there
+    post(ws, ship("s2", "2026-01-05", "2", loc="WH2"))
+    assert entries(ws, "lc1", "recost") == {("5000", "debit"): D("2.00"), ("1320", "credit"): D("2.00")}
+    assert_reconciled_every_date(ws, [20260102, 20260103, 20260104, 20260105, 20260106])

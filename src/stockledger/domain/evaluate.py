@@ -18,6 +18,7 @@ SPEC 10 error order holds.
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum
 from typing import Callable, NamedTuple, Protocol
 
@@ -26,7 +27,7 @@ from stockledger.domain.events import Event, EventKind, Line, Part
 from stockledger.domain.money import UnitCost, allocate, div_half_up, format_qty, take_share
 from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
 from stockledger.domain.setup import CogsOn, Method, Product, Role
-from stockledger.domain.states import Settlement, Shortfall, StockState, pack_origin
+from stockledger.domain.states import LAYERED, Settlement, Shortfall, StockState, pack_origin
 
 SLOTS_PER_LINE = 64
 
@@ -68,6 +69,7 @@ class Move(NamedTuple):
     lot: str | None = None
     param_qty: int | None = None
     param_value: int | None = None
+    lineage: str | None = None  # transfer-in: JSON [[receipt layer origin, qty], ...]
 
 
 class GLLine(NamedTuple):
@@ -106,6 +108,9 @@ class Context(Protocol):
     def recorded_out(self, event_id: int, op_no: int) -> int:
         """The cost an outflow took when it was posted (folding pools)."""
 
+    def peek_stock(self, product: Product, location_id: int) -> StockState | None:
+        """The state of a SKU at a location if it ever had stock, else None."""
+
 
 class Emitter:
     """Collects the movements and lines of one evaluation and remembers the
@@ -139,6 +144,10 @@ class Emitter:
     def receipt_pool(self, receipt: Event, line_index: int) -> ReceiptPool:
         return self._touch(self.ctx.receipt_pool(receipt, line_index))
 
+    def peek_stock(self, product: Product, location_id: int) -> StockState | None:
+        state = self.ctx.peek_stock(product, location_id)
+        return self._touch(state) if state is not None else None
+
     def shipment_pool(self, shipment: Event, op_no: int) -> ShipmentPool:
         return self._touch(self.ctx.shipment_pool(shipment, op_no))
 
@@ -165,10 +174,11 @@ class Emitter:
     # -- the four stock operations ------------------------------------------------
     def out(self, op_no: int, product: Product, location_id: int, qty: int, entity_id: int,
             account_id: int, counter_id: int | None, *, prefer: int | None = None,
-            lot: str | None = None, shortfall_ok: bool = False, gl: bool = True) -> int:
+            lot: str | None = None, shortfall_ok: bool = False, gl: bool = True,
+            slices: list[tuple[int, int, int]] | None = None) -> int:
         """Take qty out at cost; returns the (positive) cost taken."""
         state = self.stock(product, location_id)
-        taken_qty, value = state.take(qty, prefer, lot)
+        taken_qty, value = state.take(qty, prefer, lot, slices)
         short = qty - taken_qty
         if short:
             if not (shortfall_ok and self.ctx.allow_negative):
@@ -196,17 +206,19 @@ class Emitter:
 
     def inflow(self, op_no: int, product: Product, location_id: int, qty: int, value: int | None,
                entity_id: int, account_id: int, counter_id: int | None, *,
-               lot: str | None = None, gl: bool = True) -> int:
+               lot: str | None = None, gl: bool = True,
+               lineage: tuple[tuple[int, int], ...] | None = None) -> int:
         """A new layer of qty at value (None: at the current unit cost); returns the value."""
         state = self.stock(product, location_id)
         if value is None:
             value = state.current_cost().value_of(qty)
         event_id, date, sku = self.event_id, self.date, product.id
-        settlements = state.add(qty, value, pack_origin(event_id, op_no), date, lot)
+        settlements = state.add(qty, value, pack_origin(event_id, op_no), date, lot, lineage)
         if date > state.last_date:
             state.last_date = date
         self.moves.append(Move(event_id, op_no, event_id, "post", _IN, date, sku, location_id,
-                               entity_id, account_id, counter_id, qty, value, None, lot))
+                               entity_id, account_id, counter_id, qty, value, None, lot, None,
+                               None, json.dumps(lineage) if lineage else None))
         if gl and value:
             append = self.lines.append
             append(GLLine(event_id, event_id, date, entity_id, account_id, value, sku,
@@ -255,6 +267,18 @@ class Emitter:
         self.line(account_id, share, entity_id, product.id, location_id, op_no)
         self.line(counter_id, difference - share, entity_id, product.id, location_id, op_no)
         return share
+
+    def add_to_layer(self, op_no: int, product: Product, location_id: int, origin: int,
+                     amount: int, entity_id: int, account_id: int) -> None:
+        """Raise one layer's value (a landed cost's share of goods that moved on)."""
+        state = self.stock(product, location_id)
+        state.add_value(origin if state.layered else None, amount)
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, "post", _VALUE, self.date,
+                               product.id, location_id, entity_id, account_id, None, 0, amount,
+                               origin, None, None, amount))
+        self.line(account_id, amount, entity_id, product.id, location_id, op_no)
 
     def count(self, op_no: int, product: Product, location_id: int, counted: int,
               entity_id: int, account_id: int, counter_id: int, *, lot: str | None) -> int:
@@ -521,19 +545,24 @@ def _transfer(ev: Event, em: Emitter) -> None:
         to_accounts = ev.to_accounts[line.index]
         account_to = to_accounts[Role.INVENTORY]
         op = op_number(line.index, 0)
+        slices: list[tuple[int, int, int]] | None = [] if part.product.method in LAYERED \
+            else None
         if receiver == entity:
             gl = account_from != account_to
             cost = em.out(op, part.product, source, part.qty, entity, account_from, None,
-                          lot=line.lot, gl=gl)
+                          lot=line.lot, gl=gl, slices=slices)
+            lineage = em.stock(part.product, source).roots(slices) if slices else None
             em.inflow(op + 1, part.product, destination, part.qty, cost, entity, account_to,
-                      None, lot=line.lot, gl=gl)
+                      None, lot=line.lot, gl=gl, lineage=lineage)
             continue
-        cost = em.out(op, part.product, source, part.qty, entity, account_from, None, lot=line.lot)
+        cost = em.out(op, part.product, source, part.qty, entity, account_from, None,
+                      lot=line.lot, slices=slices)
+        lineage = em.stock(part.product, source).roots(slices) if slices else None
         price = line.amount if line.amount is not None else cost
         em.line(part.accounts[Role.IC_RECEIVABLE], price, entity, sku, source, op)
         em.line(part.accounts[Role.IC_GAIN], cost - price, entity, sku, source, op)
         em.inflow(op + 1, part.product, destination, part.qty, price, receiver, account_to, None,
-                  lot=line.lot)
+                  lot=line.lot, lineage=lineage)
         em.line(to_accounts[Role.IC_PAYABLE], -price, receiver, sku, destination, op + 1)
 
 
@@ -641,9 +670,10 @@ def _production_complete(ev: Event, em: Emitter) -> None:
 
 def _landed_cost(ev: Event, em: Emitter) -> None:
     """Cr landed-cost clearing; the amount is allocated over the receipts' lines by
-    received value (or qty), then split as for a bill: the share still on hand
-    raises that receipt's layer (inventory), the rest goes to COGS; a
-    standard-cost SKU's share goes to PPV."""
+    received value (or qty), then split as for a bill: the share of the goods
+    still on hand (at the receipt's location, or wherever transfers took them
+    within the entity) raises those layers (inventory), the rest goes to COGS;
+    a standard-cost SKU's share goes to PPV."""
     entity = ev.entity.id
     weights = [line.amount if ev.allocate != "qty" else line.qty for line in ev.lines]
     if sum(weights) <= 0:
@@ -651,17 +681,39 @@ def _landed_cost(ev: Event, em: Emitter) -> None:
                         "(no received value or qty)")
     for line, share in zip(ev.lines, allocate(ev.amount or 0, weights)):
         receipt: Event = line.ref_event  # type: ignore[assignment]
-        loc = receipt.location.id  # type: ignore[union-attr]
+        home = receipt.location.id  # type: ignore[union-attr]
         acc = line.accounts
         product = line.product
         op = op_number(line.index, 0)
-        em.line(acc[Role.LANDED_COST_CLEARING], -share, entity, product.id, loc, None)
+        em.line(acc[Role.LANDED_COST_CLEARING], -share, entity, product.id, home, None)
         if product.method is Method.STANDARD:
-            em.line(acc[Role.PPV], share, entity, product.id, loc, op)
+            em.line(acc[Role.PPV], share, entity, product.id, home, op)
             continue
         origin = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
-        em.value(op, product, loc, origin, share, line.qty, entity, acc[Role.INVENTORY],
-                 acc[Role.COGS])
+        if product.method not in LAYERED:  # a pool keeps no lineage: as for a bill
+            em.value(op, product, home, origin, share, line.qty, entity, acc[Role.INVENTORY],
+                     acc[Role.COGS])
+            continue
+        holders = [(home, layer, units) for layer, units in
+                   em.stock(product, home).units_from(origin)]
+        for location in ev.scope:
+            if location.id != home:
+                state = em.peek_stock(product, location.id)
+                if state is not None:
+                    holders += [(location.id, layer, units)
+                                for layer, units in state.units_from(origin)]
+        holders = holders[:SLOTS_PER_LINE - 1]
+        on_hand = min(sum(units for _, _, units in holders), line.qty)
+        inventory = div_half_up(share * on_hand, line.qty) if on_hand else 0
+        if inventory:
+            account_at = {location.id: part.accounts[Role.INVENTORY]
+                          for location, part in zip(ev.scope, line.parts)}
+            parts = allocate(inventory, [units for _, _, units in holders])
+            for slot, ((location_id, layer, _), part) in enumerate(zip(holders, parts)):
+                if part:
+                    em.add_to_layer(op + slot, product, location_id, layer, part, entity,
+                                    account_at[location_id])
+        em.line(acc[Role.COGS], share - inventory, entity, product.id, home, op)
 
 
 def _cost_update(ev: Event, em: Emitter) -> None:

@@ -25,6 +25,7 @@ The comparison with what was posted (and so the recost entries) is made by
 from __future__ import annotations
 
 import heapq
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple, Protocol
 
@@ -54,6 +55,7 @@ class OpRecord(NamedTuple):
     kind: str = ""  # the event's kind
     param_qty: int | None = None  # a count's counted quantity; a unit cost's denominator
     param_value: int | None = None  # a unit cost's numerator (standard, write-down)
+    lineage: str | None = None  # a transfer-in's receipt layers, JSON
 
 
 class FastDelta(NamedTuple):
@@ -111,7 +113,8 @@ def apply_recorded(state: StockState, rec: OpRecord) -> None:
     cost must equal the recorded one: a mismatch means the ledger is corrupt."""
     origin = pack_origin(rec.event_id, rec.op_no)
     if rec.op == Op.IN or (rec.op == Op.COUNT and rec.qty > 0):
-        state.add(rec.qty, rec.value, origin, rec.date, rec.lot)
+        lineage = tuple(tuple(r) for r in json.loads(rec.lineage)) if rec.lineage else None
+        state.add(rec.qty, rec.value, origin, rec.date, rec.lot, lineage)  # type: ignore[arg-type]
     elif rec.op == Op.OUT or (rec.op == Op.COUNT and rec.qty < 0):
         qty = -rec.qty
         prefer = rec.layer_ref if rec.op == Op.OUT else None
@@ -167,6 +170,9 @@ class _PoolOnly(Emitter):
     def stock(self, product: Product, location_id: int) -> StockState:
         raise InvariantViolation("a pool fold touched stock")
 
+    def peek_stock(self, product: Product, location_id: int) -> StockState | None:
+        raise InvariantViolation("a pool fold touched stock")
+
 
 @dataclass
 class ReplayResult:
@@ -214,6 +220,9 @@ class _Replay:
         if state is None:
             state = self._load_key(product, location_id)
         return state
+
+    def peek_stock(self, product: Product, location_id: int) -> StockState | None:
+        return self.stock(product, location_id)
 
     def _load_key(self, product: Product, location_id: int) -> StockState:
         key = (product.id, location_id)

@@ -487,19 +487,24 @@ def _complete_landed_cost(prepared: Prepared, event_id: int, source: str, ext_id
     entity = first.entity
     missing: list[str] = []
     lines: list[Line] = []
+    scope = tuple(loc for loc in setup.locations.values() if loc.entity.id == entity.id)
     for receipt in receipts:
         for line in receipt.lines:
             product = line.product
             accounts = _accounts(setup, roles_for(kind, product), receipt.location,  # type: ignore[arg-type]
                                  product.category.code, None, missing)
+            # one part per location of the entity: where transferred goods may now be
+            parts = tuple(Part(slot, product, line.parts[0].qty,
+                               _accounts(setup, (Role.INVENTORY,), loc, product.category.code,
+                                         None, missing))
+                          for slot, loc in enumerate(scope))
             lines.append(Line(len(lines), product, line.parts[0].qty, line.amount or 0, None,
-                              accounts, (Part(0, product, line.parts[0].qty, accounts),),
-                              line.index, None, receipt))
+                              accounts, parts, line.index, None, receipt))
     amount = _money(prepared.amount, entity.exp, "amount")
     event = Event(id=event_id, source=source, ext_id=ext_id, kind=kind, date=prepared.date,
                   config_version=setup.version, entity=entity, location=first.location,
                   lines=tuple(lines), ref=first, amount=amount, refs=tuple(receipts),
-                  allocate=prepared.allocate)
+                  allocate=prepared.allocate, scope=scope)
     unmapped = None
     if missing:
         unmapped = Rejection(ErrorCode.UNMAPPED_ACCOUNT, "no account mapped for role "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from stockledger.domain.errors import InvariantViolation
-from stockledger.domain.money import ZERO_COST, UnitCost, div_half_up, take_share
+from stockledger.domain.money import ZERO_COST, UnitCost, allocate, div_half_up, take_share
 from stockledger.domain.setup import Method
 
 # A layer: (origin, date_ymd, qty_micro, value_minor, lot). `origin` packs the
@@ -71,7 +71,7 @@ class StockState:
     """Cost layers (or one pool) plus open shortfalls for a SKU at a location."""
 
     __slots__ = ("method", "layered", "layers", "qty", "value", "shortfalls", "last_in",
-                 "standard", "last_date")
+                 "standard", "last_date", "lineage")
 
     def __init__(self, method: Method, standard: UnitCost | None = None) -> None:
         self.method = method
@@ -83,6 +83,8 @@ class StockState:
         self.last_in: tuple[int, int] | None = None  # (value, qty) of the last inflow
         self.standard = standard
         self.last_date = 0  # latest date_ymd of any movement applied
+        # layers that came by transfer: origin -> ((receipt layer origin, qty), ...) at arrival
+        self.lineage: dict[int, tuple[tuple[int, int], ...]] = {}
 
     # -- reading -------------------------------------------------------------
     @property
@@ -123,8 +125,10 @@ class StockState:
         return 0
 
     # -- outflows ------------------------------------------------------------
-    def take(self, qty: int, prefer: int | None = None, lot: str | None = None) -> tuple[int, int]:
-        """Take up to qty units; returns (qty taken, value taken). Never goes negative."""
+    def take(self, qty: int, prefer: int | None = None, lot: str | None = None,
+             slices: list[tuple[int, int, int]] | None = None) -> tuple[int, int]:
+        """Take up to qty units; returns (qty taken, value taken). Never goes negative.
+        With `slices`, appends (layer origin, qty taken, layer qty before) per layer."""
         if qty <= 0:
             return 0, 0
         if not self.layered:
@@ -133,9 +137,40 @@ class StockState:
             self.qty -= take_qty
             self.value -= value
             return take_qty, value
-        if prefer is None and self.method is not Method.SPECIFIC:
+        if prefer is None and self.method is not Method.SPECIFIC and slices is None:
             return self._take_from_end(qty, self.method is Method.LIFO)
-        return self._take_selected(qty, prefer, lot)
+        return self._take_selected(qty, prefer, lot, slices)
+
+    def roots(self, slices: list[tuple[int, int, int]]) -> tuple[tuple[int, int], ...]:
+        """The receipt layers (origins) the taken units came from, with their qty:
+        a layer that itself came by transfer passes on its own lineage pro rata."""
+        out: dict[int, int] = {}
+        for origin, taken, _before in slices:
+            lineage = self.lineage.get(origin)
+            if lineage is None:
+                out[origin] = out.get(origin, 0) + taken
+                continue
+            for (root, _), part in zip(lineage, allocate(taken, [q for _, q in lineage])):
+                if part:
+                    out[root] = out.get(root, 0) + part
+        return tuple(sorted(out.items()))
+
+    def units_from(self, root: int) -> list[tuple[int, int]]:
+        """(layer origin, units) of the layers here holding goods of receipt layer `root`."""
+        found = []
+        for layer in self.layers:
+            if layer[0] == root:
+                found.append((root, layer[2]))
+                continue
+            lineage = self.lineage.get(layer[0])
+            if lineage:
+                arrived = sum(q for _, q in lineage)
+                for origin, qty in lineage:
+                    if origin == root and arrived:
+                        units = div_half_up(layer[2] * qty, arrived)
+                        if units:
+                            found.append((layer[0], units))
+        return found
 
     def _take_from_end(self, qty: int, newest_first: bool) -> tuple[int, int]:
         layers = self.layers
@@ -161,7 +196,8 @@ class StockState:
         self.value -= taken_value
         return taken_qty, taken_value
 
-    def _take_selected(self, qty: int, prefer: int | None, lot: str | None) -> tuple[int, int]:
+    def _take_selected(self, qty: int, prefer: int | None, lot: str | None,
+                       slices: list[tuple[int, int, int]] | None = None) -> tuple[int, int]:
         layers = list(self.layers)
         order = list(range(len(layers)))
         if self.method is Method.LIFO:
@@ -177,6 +213,8 @@ class StockState:
             if not need:
                 break
             origin, date, lqty, lvalue, llot = layers[i]
+            if slices is not None:
+                slices.append((origin, min(lqty, need), lqty))
             if lqty <= need:
                 layers[i] = (origin, date, 0, 0, llot)
                 need -= lqty
@@ -217,8 +255,8 @@ class StockState:
         self.shortfalls.append(shortfall)
 
     # -- inflows -------------------------------------------------------------
-    def add(self, qty: int, value: int, origin: int, date: int,
-            lot: str | None = None) -> list[Settlement]:
+    def add(self, qty: int, value: int, origin: int, date: int, lot: str | None = None,
+            lineage: tuple[tuple[int, int], ...] | None = None) -> list[Settlement]:
         """An inflow: settles open shortfalls oldest first, the rest becomes a layer."""
         if qty <= 0:
             raise InvariantViolation(f"inflow of non-positive quantity {qty}")
@@ -244,6 +282,8 @@ class StockState:
         if qty_left:
             if self.layered:
                 self.layers.append((origin, date, qty_left, value_left, lot))
+                if lineage:
+                    self.lineage[origin] = lineage
             self.qty += qty_left
             self.value += value_left
         elif value_left:
@@ -269,11 +309,12 @@ class StockState:
     # -- snapshots and persistence ------------------------------------------
     def snapshot(self) -> tuple:
         return (tuple(self.layers), self.qty, self.value, tuple(self.shortfalls), self.last_in,
-                self.last_date, self.standard)
+                self.last_date, self.standard, dict(self.lineage) if self.lineage else None)
 
     def restore(self, snap: tuple) -> None:
         layers, self.qty, self.value, shortfalls, self.last_in, self.last_date, \
-            self.standard = snap
+            self.standard, lineage = snap
+        self.lineage = lineage or {}
         self.layers = deque(layers)
         self.shortfalls = list(shortfalls)
 
@@ -299,6 +340,12 @@ class StockState:
             data["i"] = list(self.last_in)
         if self.standard is not None:
             data["std"] = [self.standard.value_minor, self.standard.qty_micro]
+        if self.lineage:
+            live = {layer[0] for layer in self.layers}
+            kept = {str(o): [list(r) for r in roots] for o, roots in self.lineage.items()
+                    if o in live}
+            if kept:
+                data["g"] = kept
         return data
 
     @classmethod
@@ -317,5 +364,7 @@ class StockState:
             state.last_in = tuple(data["i"])  # type: ignore[assignment]
         if "std" in data:  # a cost_update changed it since the setup
             state.standard = UnitCost(*data["std"])
+        for origin, roots in data.get("g", {}).items():
+            state.lineage[int(origin)] = tuple(tuple(r) for r in roots)  # type: ignore[misc]
         state.last_date = last_date
         return state

@@ -70,7 +70,7 @@ LINE_COLUMNS = ("event_id", "producer_event_id", "date_ymd", "entity_id", "accou
 MOVE_COLUMNS = ("event_id", "op_no", "producer_event_id", "kind", "op", "date_ymd", "sku_id",
                 "location_id", "entity_id", "account_id", "counter_account_id", "qty_micro",
                 "value_minor", "layer_ref", "lot", "param_qty_micro",
-                "param_value_minor")  # = Move
+                "param_value_minor", "lineage")  # = Move
 EVENT_COLUMNS = ("id", "source", "ext_id", "kind", "date_ymd", "entity_id", "ref_event_id",
                  "order_ref", "config_version", "content_hash", "payload", "batch_id")
 # events whose outflow costs feed a pool that later events read
@@ -227,7 +227,7 @@ class DbHistory:
     def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]:
         return [OpRecord(r.event_id, r.op_no, r.date_ymd, r.op, int(r.qty), int(r.value),
                          r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id, r.kind,
-                         r.param_qty, r.param_value)
+                         r.param_qty, r.param_value, r.lineage)
                 for r in store.key_history(self.conn, sku_id, location_id)]
 
     def settling_events(self, sku_id: int, location_id: int) -> set[int]:
@@ -593,6 +593,13 @@ class Batch:
             self.order_last[order] = last
         return pool
 
+    def peek_stock(self, product: Product, location_id: int) -> StockState | None:
+        key = (product.id, location_id)
+        if key not in self.states and key not in self.ws.positions:
+            if not store.positions_by_keys(self.conn, [key]):
+                return None
+        return self.stock(product, location_id)
+
     def recorded_out(self, event_id: int, op_no: int) -> int:
         value = self.op_values.get((event_id, op_no))
         if value is None:
@@ -886,7 +893,7 @@ class Batch:
                 owner, op_no, owner if mirror else producer, "reversal" if mirror else "recost",
                 int(template.op), date, template.sku_id, template.location_id,
                 template.entity_id, template.account_id, template.counter_id, qty, value,
-                template.layer_ref, template.lot, None, None))
+                template.layer_ref, template.lot, None, None, None))
 
     def _write_fast(self, deltas: list[FastDelta], trigger_id: int) -> None:
         """Recost entries for operations re-run in the fast lane: inventory by the
@@ -909,7 +916,7 @@ class Batch:
                                       -d.value, d.sku_id, d.location_id, d.op_no, entry_id))
             move_rows.append((d.event_id, d.op_no, d.event_id, "recost", d.op, d.date, d.sku_id,
                               d.location_id, d.entity_id, d.account_id, d.counter_id, d.qty,
-                              d.value, d.layer_ref, d.lot, None, None))
+                              d.value, d.layer_ref, d.lot, None, None, None))
 
     def _post_reversal(self, cand: _Candidate) -> None:
         self.flush()

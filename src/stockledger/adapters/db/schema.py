@@ -171,6 +171,7 @@ movements = Table(
     Column("lot", String(200)),
     Column("param_qty_micro", BigInteger),
     Column("param_value_minor", BigInteger),
+    Column("lineage", Text),  # transfer-in: the receipt layers its units came from, JSON
 )
 Index("ix_movements_key", movements.c.sku_id, movements.c.location_id)
 Index("ix_movements_producer_event_id", movements.c.producer_event_id)

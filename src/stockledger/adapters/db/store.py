@@ -250,6 +250,7 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
                func.max(m.c.entity_id).label("entity_id"),
                func.max(m.c.param_qty_micro).label("param_qty"),
                func.max(m.c.param_value_minor).label("param_value"),
+               func.max(m.c.lineage).label("lineage"),
                func.max(e.c.kind).label("kind"))
         .select_from(m.join(e, e.c.id == m.c.event_id))
         .where(m.c.sku_id == sku_id, m.c.location_id == location_id,

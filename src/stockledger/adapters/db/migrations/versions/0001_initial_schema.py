@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 10:34:37.121204
+Create Date: 2026-11-25 10:49:00.361026
 """
 from alembic import op
 import sqlalchemy as sa
@@ -155,6 +155,7 @@ def upgrade() -> None:
     sa.Column('lot', sa.String(length=200), nullable=True),
     sa.Column('param_qty_micro', sa.BigInteger(), nullable=True),
     sa.Column('param_value_minor', sa.BigInteger(), nullable=True),
+    sa.Column('lineage', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_movements'))
     )
     with op.batch_alter_table('movements', schema=None) as batch_op:
