@@ -32,6 +32,15 @@ from stockledger.service.workspace import Workspace, check_setup, init_workspace
 
 SKUS = 1000
 LOCATIONS = ("WH1", "WH2", "WH3", "WH4", "WH5")
+KITS = 50  # assembled from 2 FIFO SKUs each
+FINISHED = 20  # finished goods made by production orders
+
+
+def _kit(k: int, skus: int) -> list[tuple[int, int]]:
+    """The components of kit k: two FIFO (odd-numbered) SKUs, 1 or 2 of each."""
+    first = (2 * k * 7 + 1) % skus
+    second = (2 * k * 13 + 3) % skus
+    return [(first | 1, 1 + k % 2), (second | 1, 2 - k % 2)]
 
 
 def bench_setup(skus: int = SKUS) -> dict[str, Any]:
@@ -42,14 +51,18 @@ def bench_setup(skus: int = SKUS) -> dict[str, Any]:
         ("2100", "Goods received not invoiced", "liability"), ("3000", "Opening balance", "equity"),
         ("4000", "Sales", "income"), ("5000", "Cost of goods sold", "expense"),
         ("5100", "Purchase price variance", "expense"), ("5200", "Inventory adjustments", "expense"),
-        ("5210", "Damage", "expense"),
+        ("5210", "Damage", "expense"), ("1400", "Work in progress", "asset"),
+        ("2200", "Landed cost clearing", "liability"), ("5300", "Revaluation", "expense"),
+        ("5400", "Applied overhead", "expense"),
     ]
     return {
         "entities": [{"code": "ACME", "currency": "USD"}],
         "accounts": [{"code": c, "name": n, "type": t} for c, n, t in accounts],
         "roles": {"inventory": "1300", "grni": "2100", "ap": "2000", "ar": "1200",
                   "revenue": "4000", "cogs": "5000", "gsni": "1350", "ppv": "5100",
-                  "inventory_adjustment": "5200", "opening_balance": "3000"},
+                  "inventory_adjustment": "5200", "opening_balance": "3000", "wip": "1400",
+                  "applied_overhead": "5400", "landed_cost_clearing": "2200",
+                  "revaluation": "5300"},
         "mapping": [{"role": "inventory", "location": "WH2", "account": "1320"},
                     {"role": "inventory", "location": "WH3", "account": "1330"},
                     {"role": "inventory_adjustment", "reason": "damage", "account": "5210"}],
@@ -57,7 +70,11 @@ def bench_setup(skus: int = SKUS) -> dict[str, Any]:
                        {"code": "AVG", "valuation": "average", "cogs_on": "invoice"}],
         "uoms": [{"code": "EA"}, {"code": "CS6", "base": "EA", "factor": "6"}],
         "products": [{"sku": f"SKU-{n:05d}", "category": "FIFO" if n % 2 else "AVG", "uom": "EA"}
-                     for n in range(skus)],
+                     for n in range(skus)]
+        + [{"sku": f"KIT-{k:02d}", "category": "FIFO", "uom": "EA", "kind": "kit",
+            "components": [{"sku": f"SKU-{n:05d}", "qty": q} for n, q in _kit(k, skus)]}
+           for k in range(KITS)]
+        + [{"sku": f"FG-{k:02d}", "category": "FIFO", "uom": "EA"} for k in range(FINISHED)],
         "locations": [{"code": code, "entity": "ACME"} for code in LOCATIONS],
         "policies": {"negative_stock": "reject"},
     }
@@ -80,6 +97,9 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
     cost = [rng.randint(200, 5000) for _ in range(skus)]  # cents
     unbilled: list[tuple[str, list[tuple[int, int]]]] = []
     uninvoiced: list[tuple[str, list[tuple[int, int]]]] = []
+    recent_receipts: list[str] = []
+    orders: dict[str, int] = {}  # open production order -> its location
+    order_count = 0
     dumps = orjson.dumps
     n = -1
     while True:
@@ -106,6 +126,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
             if not lines:
                 continue
             unbilled.append((event_id, [(s, q) for s, q, _ in lines]))
+            recent_receipts = (recent_receipts + [event_id])[-50:]
             yield dumps({"id": event_id, "type": "receipt", "date": date,
                          "location": LOCATIONS[loc], "seq": produced[0],
                          "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q),
@@ -140,7 +161,7 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
                          "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q),
                                     "unit_price": f"{cost[s] * 1.6 / 100:.2f}"}
                                    for s, q in lines]})
-        elif roll < 0.96:
+        elif roll < 0.94:
             source = rng.randrange(len(LOCATIONS))
             target = (source + rng.randint(1, len(LOCATIONS) - 1)) % len(LOCATIONS)
             lines = []
@@ -156,6 +177,63 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
             yield dumps({"id": event_id, "type": "transfer", "date": date,
                          "from": LOCATIONS[source], "to": LOCATIONS[target], "seq": produced[0],
                          "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+        elif roll < 0.948:  # assembly of a kit whose components are on hand
+            loc = rng.randrange(len(LOCATIONS))
+            kit = rng.randrange(KITS)
+            parts = _kit(kit, skus)
+            qty = rng.randint(1, 3)
+            if any(on_hand.get((part, loc), 0) < q * qty for part, q in parts):
+                continue
+            for part, q in parts:
+                on_hand[(part, loc)] -= q * qty
+            yield dumps({"id": event_id, "type": "assembly", "date": date, "seq": produced[0],
+                         "location": LOCATIONS[loc], "sku": f"KIT-{kit:02d}", "qty": str(qty),
+                         **({"extra_cost": "1.50"} if kit % 3 == 0 else {})})
+        elif roll < 0.955:  # production: issue materials, charge labour, complete
+            step = rng.random()
+            if step < 0.45 or not orders:
+                loc = rng.randrange(len(LOCATIONS))
+                keys = [k for k in _sample_keys(rng, on_hand, loc, 3) if k % 2]
+                if not keys:
+                    continue
+                if orders and rng.random() < 0.5:
+                    order = rng.choice(sorted(orders))
+                    loc = orders[order]
+                    keys = [k for k in keys if on_hand.get((k, loc), 0) > 0]
+                    if not keys:
+                        continue
+                else:
+                    order_count += 1
+                    order = f"MO-{order_count}"
+                lines = []
+                for sku in keys:
+                    qty = min(on_hand[(sku, loc)], rng.randint(1, 4))
+                    on_hand[(sku, loc)] -= qty
+                    lines.append((sku, qty))
+                orders[order] = loc
+                yield dumps({"id": event_id, "type": "production_issue", "date": date,
+                             "seq": produced[0], "location": LOCATIONS[loc], "order": order,
+                             "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+            elif step < 0.65:
+                order = rng.choice(sorted(orders))
+                yield dumps({"id": event_id, "type": "production_cost", "date": date,
+                             "seq": produced[0], "location": LOCATIONS[orders[order]],
+                             "order": order, "amount": f"{rng.randint(500, 5000) / 100:.2f}"})
+            else:
+                order = rng.choice(sorted(orders))
+                loc = orders.pop(order)
+                yield dumps({"id": event_id, "type": "production_complete", "date": date,
+                             "seq": produced[0], "location": LOCATIONS[loc], "order": order,
+                             "sku": f"FG-{rng.randrange(FINISHED):02d}",
+                             "qty": str(rng.randint(1, 5))})
+        elif roll < 0.96:  # landed cost (freight, duty) over one or two recent receipts
+            if len(recent_receipts) < 2:
+                continue
+            refs = rng.sample(recent_receipts, rng.randint(1, 2))
+            yield dumps({"id": event_id, "type": "landed_cost", "date": date,
+                         "seq": produced[0], "refs": refs,
+                         "amount": f"{rng.randint(1000, 20000) / 100:.2f}",
+                         "allocate": rng.choice(("value", "qty"))})
         elif roll < 0.99:
             loc = rng.randrange(len(LOCATIONS))
             keys = _sample_keys(rng, on_hand, loc, 3)

@@ -75,6 +75,10 @@ EVENT_COLUMNS = ("id", "source", "ext_id", "kind", "date_ymd", "entity_id", "ref
                  "order_ref", "config_version", "content_hash", "payload", "batch_id")
 # events whose outflow costs feed a pool that later events read
 POOL_SOURCES = frozenset({EventKind.SHIPMENT, EventKind.PRODUCTION_ISSUE})
+# documents that draw on a receipt's or a shipment's pool (a landed cost refers to
+# receipts but draws on no pool)
+POOL_DOCUMENTS = frozenset({EventKind.VENDOR_BILL, EventKind.PURCHASE_RETURN,
+                            EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +241,12 @@ class DbHistory:
         return store.bases_with_documents(self.conn, event_ids)
 
     def documents(self, base_id: int) -> list[Event]:
+        """The live documents drawing on `base_id`'s pools, in (date, arrival) order."""
         rows = store.documents_of(self.conn, [base_id])
         gone = store.reversed_among(self.conn, [r.id for r in rows])
         docs = self.stored.resolve_rows([r for r in rows if r.id not in gone])
-        return sorted((d for d in docs if isinstance(d, Event)), key=lambda d: (d.date, d.id))
+        return sorted((d for d in docs if isinstance(d, Event) and d.kind in POOL_DOCUMENTS),
+                      key=lambda d: (d.date, d.id))
 
     def op_value(self, event_id: int, op_no: int) -> int:
         return store.op_values(self.conn, [event_id]).get((event_id, op_no), (0, 0))[1]
@@ -496,7 +502,8 @@ class Batch:
         for base in bases:
             self.docs_by_base.setdefault(base, [])
         for doc in docs:
-            if isinstance(doc, Event) and doc.ref is not None:
+            if isinstance(doc, Event) and doc.kind in POOL_DOCUMENTS \
+                    and doc.ref is not None and doc.ref.id in self.docs_by_base:
                 self.docs_by_base[doc.ref.id].append(doc)
         for base_docs in self.docs_by_base.values():
             base_docs.sort(key=lambda d: (d.date, d.id))
