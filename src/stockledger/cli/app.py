@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from stockledger.domain.errors import SetupError
 from stockledger.service import reports
@@ -488,9 +488,13 @@ def main() -> None:
     except UserError as exc:
         err.print(f"error: {exc}")
         sys.exit(1)
-    except OperationalError as exc:
+    except (OperationalError, DatabaseError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         err.print(f"error: database: {reason}")
+        sys.exit(2)
+    except (NoSuchModuleError, ArgumentError) as exc:
+        err.print(f"error: not a database URL stockledger can use ({exc}); give a SQLite file "
+                  f"path or a postgresql+psycopg:// URL")
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)

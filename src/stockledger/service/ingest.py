@@ -33,6 +33,7 @@ from stockledger import limits
 from stockledger.adapters.db import schema as s
 from stockledger.adapters.db import store
 from stockledger.adapters.formats.requests import Parsed, first_difference, load_stored, parse_event
+from stockledger.domain.chain import entry_hash
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.evaluate import (
     Emitter,
@@ -64,7 +65,7 @@ from stockledger.service.workspace import CachedPosition, Workspace, actor_name
 REFERABLE = frozenset({EventKind.RECEIPT, EventKind.SHIPMENT})  # what documents refer to
 
 ENTRY_COLUMNS = ("id", "event_id", "kind", "entity_id", "date_ymd", "cause_event_id",
-                 "producer_event_id")
+                 "producer_event_id", "chain_seq", "hash")
 LINE_COLUMNS = ("event_id", "producer_event_id", "date_ymd", "entity_id", "account_id",
                 "amount_minor", "sku_id", "location_id", "op_no", "entry_id")  # GLLine + entry
 MOVE_COLUMNS = ("event_id", "op_no", "producer_event_id", "kind", "op", "date_ymd", "sku_id",
@@ -285,6 +286,7 @@ class Batch:
         self.allow_negative = self.setup.policies.allow_negative
         self.stored = StoredEvents(ws, lambda: conn)
         self.closed = store.closed_periods(conn)
+        self.chain = store.chain_head(conn, lock=True)  # (seq, hash) of the last entry
         self.event_ids = IdBlock(lambda: conn, s.events)
         self.entry_ids = IdBlock(lambda: conn, s.journal_entries)
         self.batch_id = store.allocate_ids(conn, s.batches, 1)[0]
@@ -477,6 +479,8 @@ class Batch:
                 continue
             location = event.location.id if event.location is not None else None
             for line in event.lines:
+                if event.scope:  # cost updates, landed costs: one part per location
+                    continue
                 for part in line.parts:
                     keys.add((part.product.id, location))
                     if event.to_location is not None:
@@ -787,6 +791,7 @@ class Batch:
         history = DbHistory(self)
         removed = reversal.target if reversal is not None else None
         trigger_id = inserted.id if inserted is not None else reversal.id  # type: ignore[union-attr]
+        chain_before = self.chain
         savepoint = self.conn.begin_nested()
         try:
             removed_keys = []
@@ -837,11 +842,13 @@ class Batch:
         except Rejection as rejection:
             # the replay worked on its own states: only its rows are undone
             savepoint.rollback()
+            self.chain = chain_before
             self._discard_pending()
             self._fail(cand.parsed, rejection, trigger_id)
             return
         except BaseException:
             savepoint.rollback()
+            self.chain = chain_before
             raise
         for key, state in result.states.items():
             cached = self.ws.positions.get(key)
@@ -956,12 +963,29 @@ class Batch:
         self._post_with_replay(cand, reversal=reversal)  # type: ignore[arg-type]
 
     # -- writing -----------------------------------------------------------------------------
+    def _chain_entries(self) -> None:
+        """Give each pending entry its place in the chain and its hash."""
+        if not self.entry_rows:
+            return
+        lines: dict[int, list[tuple]] = {}
+        for row in self.line_rows:
+            lines.setdefault(row[9], []).append((row[4], row[5], row[6], row[7], row[8]))
+        seq, previous = self.chain
+        chained = []
+        for entry in self.entry_rows:
+            seq += 1
+            previous = entry_hash(previous, entry, lines.get(entry[0], ()))
+            chained.append(entry + (seq, previous))
+        self.entry_rows = chained
+        self.chain = (seq, previous)
+
     def flush(self) -> None:
         """Write the ledger rows gathered so far (inside the open transaction)."""
         conn = self.conn
         if self.dry_run:
             self.summary.entries.extend(_entries_for_display(self, self.entry_rows,
                                                              self.line_rows))
+        self._chain_entries()
         store.insert_rows(conn, s.events, EVENT_COLUMNS, self.event_rows)
         store.insert_rows(conn, s.journal_entries, ENTRY_COLUMNS, self.entry_rows)
         store.insert_rows(conn, s.journal_lines, LINE_COLUMNS, self.line_rows)
@@ -971,6 +995,7 @@ class Batch:
     def finish(self) -> None:
         """End of the batch: the ledger rows, then the derived state, once."""
         self.flush()
+        store.set_chain_head(self.conn, *self.chain)
         self._flush_positions()
         self._flush_exceptions()
         self._flush_sources()
@@ -1074,7 +1099,7 @@ def _entries_for_display(batch: Batch, entry_rows: list[tuple], line_rows: list[
         by_entry.setdefault(row[-1], []).append(row)
     keys = {row[0]: (row[1], row[2]) for row in batch.event_rows}  # not written yet
     out = []
-    for entry_id, event_id, kind, entity_id, date, cause, _producer in entry_rows:
+    for entry_id, event_id, kind, entity_id, date, cause, _producer, *_ in entry_rows:
         source, ext_id = keys.get(event_id) or batch.stored.get(event_id).key
         exp = setup.entity_by_id(entity_id).exp
         lines = sorted(by_entry.get(entry_id, []), key=lambda r: r[5] < 0)

@@ -136,6 +136,8 @@ def read_setup_file(path: str) -> dict[str, Any]:
         raise UserError(f"setup file not found: {path}") from None
     except IsADirectoryError:
         raise UserError(f"setup file {path} is a directory") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text file (UTF-8 YAML expected)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -128,6 +128,16 @@ journal_entries = Table(
     Column("date_ymd", Integer, nullable=False),
     Column("cause_event_id", BigInteger, nullable=False),  # what made it (itself for a post)
     Column("producer_event_id", BigInteger, nullable=False),  # whose evaluation computed it
+    Column("chain_seq", BigInteger, nullable=False),  # position in the tamper-evident chain
+    Column("hash", String(64), nullable=False),  # over its content and its predecessor's hash
+    UniqueConstraint("chain_seq", name="uq_journal_entries_chain_seq"),
+)
+
+chain_head = Table(
+    "chain_head", metadata,  # one row: the last entry of the chain
+    Column("id", Integer, primary_key=True),
+    Column("chain_seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 Index("ix_journal_entries_event_id", journal_entries.c.event_id)
 Index("ix_journal_entries_producer_event_id", journal_entries.c.producer_event_id)

@@ -350,3 +350,24 @@ def position_versions(conn: Connection, ids: Sequence[int], lock: bool = False) 
 def closed_periods(conn: Connection) -> dict[int, int]:
     return {r[0]: r[1] for r in conn.execute(select(s.periods.c.entity_id,
                                                     s.periods.c.closed_through_ymd))}
+
+
+# -- the hash chain -----------------------------------------------------------------------
+
+def chain_head(conn: Connection, lock: bool = False) -> tuple[int, str]:
+    """(seq, hash) of the chain's last entry; the lock serialises writers on PostgreSQL."""
+    query = select(s.chain_head.c.chain_seq, s.chain_head.c.hash).where(s.chain_head.c.id == 1)
+    if lock and is_postgres(conn):
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        from stockledger.domain.chain import GENESIS
+
+        conn.execute(s.chain_head.insert(), [{"id": 1, "chain_seq": 0, "hash": GENESIS}])
+        return (0, GENESIS)
+    return (row[0], row[1])
+
+
+def set_chain_head(conn: Connection, seq: int, digest: str) -> None:
+    conn.execute(s.chain_head.update().where(s.chain_head.c.id == 1)
+                 .values(chain_seq=seq, hash=digest))

@@ -95,7 +95,7 @@ class EventRequest(BaseModel):
 
     def line_inputs(self) -> list[LineRequest] | tuple["EventRequest", ...]:
         if self.lines is not None:
-            if self.sku is not None or self.qty is not None:
+            if any(getattr(self, f) is not None for f in _LINE_FIELDS):
                 raise ValueError("give either lines or the one-line fields (sku, qty, ...), "
                                  "not both")
             return self.lines
@@ -139,8 +139,8 @@ def canonical(req: EventRequest) -> dict[str, Any]:
             if value is not None:
                 item[name] = decimal_text(value) if isinstance(value, Decimal) else value
         lines.append(item)
-    if lines:
-        doc["lines"] = lines
+    if lines or req.lines is not None:
+        doc["lines"] = lines  # an empty list stays an empty list
     return doc
 
 
@@ -254,7 +254,7 @@ def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
     source = obj.get("source", "default")
     if not isinstance(source, str) or not source:
         source = "default"
-    if "\x00" in source:
+    if "\x00" in source or len(source) > limits.ID_LENGTH_MAX:
         source = "default"
     if isinstance(ext_id, int) and not isinstance(ext_id, bool):
         ext_id = str(ext_id)
@@ -263,6 +263,11 @@ def parse_event(raw: str | bytes | dict[str, Any], where: str = "") -> Parsed:
         return _unparsed(raw_text, f"{where}the event has no id", source)
     if "\x00" in ext_id:
         return _unparsed(raw_text, f"{where}the id contains a NUL character", source)
+    sent_source = obj.get("source")
+    if len(ext_id) > limits.ID_LENGTH_MAX or (
+            isinstance(sent_source, str) and len(sent_source) > limits.ID_LENGTH_MAX):
+        return _unparsed(raw_text, f"{where}the id or source is longer than "
+                         f"{limits.ID_LENGTH_MAX} characters", source)
     try:
         req = EventRequest.model_validate_json(orjson.dumps(obj, default=str))
     except ValidationError as exc:
@@ -324,7 +329,7 @@ class CanonicalRequest:
          lines, stray) = fields
         self.amount = Decimal(amount) if amount is not None else None
         self.extra_cost = Decimal(extra) if extra is not None else None
-        self.lines = [CanonicalLine(*line) for line in lines] if lines else None
+        self.lines = [CanonicalLine(*line) for line in lines] if lines is not None else None
         if stray is None:
             self.sku = self.qty = self.uom = self.unit_cost = self.unit_price = self.lot = None
         else:  # one-line fields beside `lines`: an invalid event, kept as sent
@@ -339,7 +344,7 @@ class CanonicalRequest:
 
     def line_inputs(self) -> Any:
         if self.lines is not None:
-            if self.sku is not None or self.qty is not None:
+            if any(getattr(self, f) is not None for f in _LINE_FIELDS):
                 raise ValueError("give either lines or the one-line fields (sku, qty, ...), "
                                  "not both")
             return self.lines
@@ -358,7 +363,7 @@ def digest(doc: dict[str, Any]) -> tuple:
     return (doc["type"], date_ymd, get("location"), get("from"), get("to"), get("ref"),
             get("ref_source"), get("reason"), get("order"), get("amount"), get("refs"),
             get("allocate"), get("extra_cost"),
-            tuple(_line_fields(line) for line in lines) if lines else None, stray)
+            tuple(_line_fields(line) for line in lines) if lines is not None else None, stray)
 
 
 def load_stored(payload: str) -> CanonicalRequest:

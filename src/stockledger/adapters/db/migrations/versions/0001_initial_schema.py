@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 10:49:00.361026
+Create Date: 2026-11-25 11:12:15.478370
 """
 from alembic import op
 import sqlalchemy as sa
@@ -28,6 +28,12 @@ def upgrade() -> None:
     sa.Column('actor', sa.String(length=200), nullable=False),
     sa.Column('origin', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batches'))
+    )
+    op.create_table('chain_head',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('chain_seq', sa.BigInteger(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_chain_head'))
     )
     op.create_table('config_versions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -106,7 +112,10 @@ def upgrade() -> None:
     sa.Column('date_ymd', sa.Integer(), nullable=False),
     sa.Column('cause_event_id', sa.BigInteger(), nullable=False),
     sa.Column('producer_event_id', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_journal_entries'))
+    sa.Column('chain_seq', sa.BigInteger(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_journal_entries')),
+    sa.UniqueConstraint('chain_seq', name='uq_journal_entries_chain_seq')
     )
     with op.batch_alter_table('journal_entries', schema=None) as batch_op:
         batch_op.create_index('ix_journal_entries_cause_event_id', ['cause_event_id'], unique=False, sqlite_where=sa.text("kind != 'post'"), postgresql_where=sa.text("kind != 'post'"))
@@ -257,6 +266,7 @@ def downgrade() -> None:
     op.drop_table('event_refs')
     op.drop_table('entities')
     op.drop_table('config_versions')
+    op.drop_table('chain_head')
     op.drop_table('batches')
     op.drop_table('accounts')
     # ### end Alembic commands ###
