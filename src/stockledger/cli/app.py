@@ -266,12 +266,19 @@ def sources_cmd(db: Db = None, json_: Json = False) -> None:
     out.print(table)
 
 
-@app.command()
-def journal(db: Db = None, event: Annotated[Optional[str], typer.Option("--event")] = None,
+journal_app = typer.Typer(help="Journal entries: list them, or add a manual entry.")
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.callback(invoke_without_command=True)
+def journal(ctx: typer.Context, db: Db = None,
+            event: Annotated[Optional[str], typer.Option("--event")] = None,
             source: Annotated[Optional[str], typer.Option("--source")] = None,
             as_of: AsOf = None, entity: EntityOpt = None, json_: Json = False,
             limit: Annotated[Optional[int], typer.Option("--limit")] = None) -> None:
-    """Journal entries (post, recost, reversal) with their lines."""
+    """Journal entries (post, recost, reversal, manual) with their lines."""
+    if ctx.invoked_subcommand is not None:
+        return
     data = reports.journal(_workspace(db), event=event, source=source,
                            as_of=reports.parse_date(as_of), entity_code=entity, limit=limit)
     if json_:
@@ -280,6 +287,52 @@ def journal(db: Db = None, event: Annotated[Optional[str], typer.Option("--event
     if not data:
         out.print("no journal entries")
     _print_entries(data)
+
+
+@journal_app.command("add")
+def journal_add(file: Annotated[str, typer.Argument(help="A YAML or JSON entry: id, date, "
+                                                         "entity, reason, lines.")],
+                allow_control_account: Annotated[bool, typer.Option(
+                    "--allow-control-account",
+                    help="Allow lines on inventory, GRNI or GSNI accounts.")] = False,
+                reason: Annotated[Optional[str], typer.Option(
+                    "--reason", help="Why a control account is posted by hand.")] = None,
+                db: Db = None, json_: Json = False) -> None:
+    """Post a manual journal entry (balanced, dated, with a reason)."""
+    from stockledger.service.audit import add_manual_entry, read_manual_entry
+
+    result = add_manual_entry(_workspace(db), read_manual_entry(file),
+                              allow_control_account=allow_control_account, control_reason=reason)
+    if json_:
+        emit_json(result)
+    elif result["status"] == "duplicate":
+        out.print(f"manual entry {result['id']} was already posted (duplicate)")
+    else:
+        flagged = result["control_accounts"]
+        out.print(f"posted manual entry {result['id']} (entry {result['entry']})"
+                  + (f"; control accounts {', '.join(flagged)} flagged for reconciliation"
+                     if flagged else ""))
+
+
+@app.command()
+def verify(db: Db = None, json_: Json = False) -> None:
+    """Recompute the journal's hash chain; name the first entry that does not match."""
+    from stockledger.service.audit import verify as run
+
+    data = run(_workspace(db))
+    if json_:
+        emit_json(data)
+    elif data["status"] == "intact":
+        out.print(f"hash chain intact: {data['entries_checked']} entries checked")
+    else:
+        broken = data["first_broken"]
+        event = broken.get("event") or {}
+        out.print(f"hash chain BROKEN at entry {broken['entry']} (chain position "
+                  f"{broken['chain_seq']}, {broken.get('kind', '')} of "
+                  f"{event.get('source', '?')}/{event.get('id', '?')} dated "
+                  f"{broken.get('date', '?')}): {broken['reason']}")
+    if data["status"] != "intact":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -473,6 +526,11 @@ def bench_backdate(history: Annotated[int, typer.Option("--history")] = 10_000,
     else:
         for key, value in result.items():
             out.print(f"{key:>22}: {value}")
+
+
+# -- commands defined in their own modules (they register on the apps above) ----------------------------
+from stockledger.cli import close_reports as _close_reports  # noqa: E402,F401
+from stockledger.cli import exports as _exports  # noqa: E402,F401
 
 
 # -- entry point -------------------------------------------------------------------------------------------

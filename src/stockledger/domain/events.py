@@ -157,3 +157,21 @@ class Reversal:
     @property
     def entity_ids(self) -> frozenset[int]:
         return self.target.entity_ids
+
+
+@dataclass(frozen=True, slots=True)
+class ManualEntry:
+    """A manual journal entry as stored (not an inventory event: never replayed,
+    never reversed; a wrong one is corrected by another manual entry)."""
+
+    id: int
+    source: str
+    ext_id: str
+    date: int
+    entity_id: int
+
+    kind = "manual_journal"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.ext_id)

@@ -646,7 +646,7 @@ def _resolve_ref(ref_id: str, ref_source: str, kind: EventKind, date: int,
                         f"ref {ref_id!r} (source {ref_source}) is not a posted event")
     if not isinstance(target, Event) or target.kind not in REF_KINDS[kind]:
         wanted = " or ".join(k.value for k in REF_KINDS[kind])
-        got = target.kind.value
+        got = getattr(target.kind, "value", target.kind)
         raise _invalid(f"ref {ref_id!r} is a {got}; a {kind.value} must refer to a {wanted}")
     if found.reversed:
         raise Rejection(ErrorCode.UNKNOWN_REFERENCE, f"ref {ref_id!r} was reversed")
@@ -673,6 +673,9 @@ def _resolve_reversal(prepared: Prepared, event_id: int, source: str, ext_id: st
                         f"ref {ref_id!r} (source {ref_source}) is not a posted event")
     if isinstance(found.event, Reversal):
         raise _invalid(f"{ref_id!r} is itself a reversal and cannot be reversed")
+    if not isinstance(found.event, Event):
+        raise _invalid(f"{ref_id!r} is a manual journal entry: correct it with another "
+                       f"manual entry")
     if found.reversed:
         raise Rejection(ErrorCode.ALREADY_REVERSED, f"{ref_id!r} was already reversed")
     if found.live_documents:

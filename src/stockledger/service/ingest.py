@@ -44,7 +44,7 @@ from stockledger.domain.evaluate import (
     evaluate,
     net_lines,
 )
-from stockledger.domain.events import Event, EventKind, Reversal, ymd_text
+from stockledger.domain.events import Event, EventKind, ManualEntry, Reversal, ymd_text
 from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
 from stockledger.domain.replay import (
     FastDelta,
@@ -185,7 +185,7 @@ class StoredEvents:
 
     def _resolve(self, row: Any) -> Event | Reversal:
         setup = self.ws.setup(self.conn, row.config_version)
-        request = load_stored(row.payload)
+        request = load_stored(row.payload) if row.kind != "manual_journal" else None
         ref_id = row.ref_event_id
 
         def find(source: str, ext_id: str) -> RefLookup:
@@ -194,6 +194,8 @@ class StoredEvents:
             found = store.events_by_keys(self.conn, [(source, ext_id)]).get((source, ext_id))
             return RefLookup(self.get(found.id) if found is not None else None)
 
+        if row.kind == "manual_journal":
+            return ManualEntry(row.id, row.source, row.ext_id, row.date_ymd, 0)  # type: ignore[return-value]
         try:
             if request.type == EventKind.REVERSAL.value:
                 target = self.get(ref_id)

@@ -1,0 +1,1 @@
+"""CLI commands of the month-end close reports (registered on `stockledger report`)."""

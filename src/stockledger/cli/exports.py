@@ -1,0 +1,1 @@
+"""CLI commands of the exports and KPI/chart reports (registered on import)."""
