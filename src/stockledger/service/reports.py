@@ -32,6 +32,35 @@ def parse_date(text: str | None, what: str = "--as-of") -> int | None:
         raise UserError(f"{what} must be a date written YYYY-MM-DD, got {text!r}") from None
 
 
+def parse_period(text: str | None, what: str = "--period") -> tuple[int, int]:
+    """A period as (first day, last day), yyyymmdd: "2026-03" (a month), "2026-Q1",
+    "2026" (a year) or "2026-01-15..2026-02-14" (any two dates)."""
+    import calendar
+
+    if not text:
+        raise UserError(f"{what} is required (e.g. 2026-03, 2026-Q1, 2026, or FROM..TO)")
+    text = text.strip()
+    try:
+        if ".." in text:
+            start, end = (dt.date.fromisoformat(part) for part in text.split("..", 1))
+            if end < start:
+                raise ValueError
+            return ymd(start), ymd(end)
+        if len(text) == 4 and text.isdigit():
+            return int(text) * 10000 + 101, int(text) * 10000 + 1231
+        year, _, rest = text.partition("-")
+        if rest.upper().startswith("Q") and rest[1:].isdigit() and 1 <= int(rest[1:]) <= 4:
+            quarter = int(rest[1:])
+            first, last = 3 * quarter - 2, 3 * quarter
+            days = calendar.monthrange(int(year), last)[1]
+            return int(year) * 10000 + first * 100 + 1, int(year) * 10000 + last * 100 + days
+        month = int(rest)
+        days = calendar.monthrange(int(year), month)[1]
+        return int(year) * 10000 + month * 100 + 1, int(year) * 10000 + month * 100 + days
+    except (ValueError, TypeError):
+        raise UserError(f"{what} must be YYYY-MM, YYYY-Qn, YYYY or FROM..TO, got {text!r}") from None
+
+
 def _entity(setup: Setup, code: str | None) -> Entity | None:
     """The entity asked for; the only one by default; an error when ambiguous."""
     if code is not None:
