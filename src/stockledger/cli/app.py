@@ -377,20 +377,39 @@ def explain(event: Annotated[str, typer.Option("--event", help="The event's id."
 
 @app.command()
 def reconcile(db: Db = None, as_of: AsOf = None, entity: EntityOpt = None,
+              by: Annotated[Optional[str], typer.Option(
+                  "--by", help="Break each account down by location or category.")] = None,
+              deep: Annotated[bool, typer.Option(
+                  "--deep", help="Compare movements and journal lines event by event even "
+                                 "when the totals agree.")] = False,
               json_: Json = False) -> None:
-    """Subledger value against the GL balance of every inventory account."""
-    data = reports.reconcile(_workspace(db), reports.parse_date(as_of), entity)
+    """Subledger value against the GL balance of every inventory account, with the items
+    that explain any difference (manual journals, entries that no movement backs)."""
+    data = reports.reconcile(_workspace(db), reports.parse_date(as_of), entity, by=by, deep=deep)
     if json_:
         emit_json(data)
         return
-    table = Table("account", "subledger", "gl", "difference",
+    table = Table("account", "subledger", "gl", "difference", "explained", "unexplained",
                   title=f"Reconciliation as of {data['as_of'] or '-'}: {data['status']}",
                   title_justify="left")
-    for col in (1, 2, 3):
+    for col in (1, 2, 3, 4, 5):
         table.columns[col].justify = "right"
     for a in data["accounts"]:
-        table.add_row(a["account"], a["subledger"], a["gl"], a["difference"])
+        table.add_row(a["account"], a["subledger"], a["gl"], a["difference"], a["explained"],
+                      a["unexplained"])
+        for part in a.get("by_" + (by or ""), []):
+            table.add_row(f"  {part[by]}", part["subledger"], part["gl"], part["difference"], "", "",
+                          style="dim")
     out.print(table)
+    if data["items"]:
+        items = Table("account", "kind", "date", "entry", "event", "amount", "note",
+                      title="Reconciling items", title_justify="left")
+        items.columns[5].justify = "right"
+        for item in data["items"]:
+            items.add_row(item["account"], item["kind"], item["date"], str(item["entry"]),
+                          f"{item['event']['source']}/{item['event']['id']}", item["amount"],
+                          item["note"])
+        out.print(items)
 
 
 # -- exceptions ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ the entity's currency decimals only at the end.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, and_, case, func, select
@@ -85,7 +85,7 @@ def _exp(setup: Setup, entity: Entity | None) -> int:
 def _as_of_text(conn: Connection, as_of: int | None) -> str | None:
     if as_of is not None:
         return ymd_text(as_of)
-    latest = conn.execute(select(func.max(s.journal_lines.c.date_ymd))).scalar()
+    latest = conn.execute(select(func.max(s.journal_entries.c.date_ymd))).scalar()
     return ymd_text(latest) if latest else None
 
 
@@ -307,32 +307,215 @@ def inventory_accounts(setup: Setup, used: Iterable[int]) -> set[int]:
     return ids
 
 
-def reconcile(ws: Workspace, as_of: int | None = None, entity_code: str | None = None) -> dict[str, Any]:
-    """Subledger value (movements) against GL balance, per inventory account."""
+def reconcile(ws: Workspace, as_of: int | None = None, entity_code: str | None = None,
+              by: str | None = None, deep: bool = False) -> dict[str, Any]:
+    """Subledger value (movements) against GL balance, per inventory account.
+
+    Every difference is explained by items an accountant can follow to an
+    entry and an event: journal lines on an inventory account that no event
+    produced (manual entries, listed even when they net to nothing), and,
+    when the totals still disagree (or `deep` asks for it), each event whose
+    movements and journal lines differ on that account. `by` ("location" or
+    "category") breaks every account down.
+    """
+    if by not in (None, "location", "category"):
+        raise UserError(f"--by must be location or category, got {by!r}")
     ws.require()
     m, jl = s.movements, s.journal_lines
     with ws.read() as conn:
         setup = ws.setup(conn)
         entity = _entity(setup, entity_code)
         exp = _exp(setup, entity)
-        sub = {r[0]: int(r[1] or 0) for r in conn.execute(
-            select(m.c.account_id, func.sum(m.c.value_minor))
-            .where(*_where(m, as_of, entity)).group_by(m.c.account_id))}
-        accounts = inventory_accounts(setup, sub)
-        gl = {r[0]: int(r[1] or 0) for r in conn.execute(
-            select(jl.c.account_id, func.sum(jl.c.amount_minor))
-            .where(jl.c.account_id.in_(sorted(accounts)), *_where(jl, as_of, entity))
-            .group_by(jl.c.account_id))}
+        keys_m = [m.c.account_id] + ([m.c.location_id if by == "location" else m.c.sku_id] if by else [])
+        keys_l = [jl.c.account_id] + ([jl.c.location_id if by == "location" else jl.c.sku_id] if by else [])
+        sub_rows = conn.execute(select(*keys_m, func.sum(m.c.value_minor))
+                                .where(*_where(m, as_of, entity)).group_by(*keys_m)).all()
+        accounts = inventory_accounts(setup, {r[0] for r in sub_rows})
+        gl_rows = conn.execute(select(*keys_l, func.sum(jl.c.amount_minor))
+                               .where(jl.c.account_id.in_(sorted(accounts)), *_where(jl, as_of, entity))
+                               .group_by(*keys_l)).all()
+        sub: dict[int, int] = {}
+        gl: dict[int, int] = {}
+        parts: dict[int, dict[str, list[int]]] = {}  # name -> [subledger, lines, transfers]
+        for rows, totals, side in ((sub_rows, sub, 0), (gl_rows, gl, 1)):
+            for row in rows:
+                amount = int(row[-1] or 0)
+                totals[row[0]] = totals.get(row[0], 0) + amount
+                if by:
+                    name = _part_name(setup, by, row[1])
+                    parts.setdefault(row[0], {}).setdefault(name, [0, 0, 0])[side] += amount
+        if by == "location":
+            # SPEC 4: a transfer between locations on one account posts no entry, so
+            # the GL lines carry no location for it; attribute it as the stock moved.
+            for account_id, location_id, amount in _unbooked_transfers(conn, accounts, as_of,
+                                                                        entity):
+                name = _part_name(setup, by, location_id)
+                parts.setdefault(account_id, {}).setdefault(name, [0, 0, 0])[2] += amount
+        items = _manual_items(conn, accounts, as_of, entity)
+        explained: dict[int, int] = {}
+        for item in items:
+            explained[item.account_id] = explained.get(item.account_id, 0) - item.amount
+        suspects = sorted(a for a in accounts if deep or
+                          sub.get(a, 0) - gl.get(a, 0) != explained.get(a, 0))
+        for item in _unmatched_items(conn, suspects, as_of, entity):
+            items.append(item)
+            explained[item.account_id] = explained.get(item.account_id, 0) - item.amount
         as_of_text = _as_of_text(conn, as_of)
+    code = lambda account_id: setup.account_by_id(account_id).code  # noqa: E731
     rows = []
-    for account_id in sorted(accounts, key=lambda a: setup.account_by_id(a).code):
+    for account_id in sorted(accounts, key=code):
         sub_value, gl_value = sub.get(account_id, 0), gl.get(account_id, 0)
-        rows.append({"account": setup.account_by_id(account_id).code,
-                     "subledger": format_money(sub_value, exp), "gl": format_money(gl_value, exp),
-                     "difference": format_money(sub_value - gl_value, exp)})
-    balanced = all(r["difference"] == format_money(0, exp) for r in rows)
+        row = {"account": code(account_id),
+               "subledger": format_money(sub_value, exp), "gl": format_money(gl_value, exp),
+               "difference": format_money(sub_value - gl_value, exp),
+               "explained": format_money(explained.get(account_id, 0), exp),
+               "unexplained": format_money(sub_value - gl_value - explained.get(account_id, 0), exp)}
+        if by:
+            row["by_" + by] = [_part_row(by, name, a, b, t, exp)
+                               for name, (a, b, t) in sorted(parts.get(account_id, {}).items())
+                               if a or b or t]
+        rows.append(row)
+    zero = format_money(0, exp)
+    balanced = all(r["difference"] == zero for r in rows)
     return {"as_of": as_of_text, "entity": entity.code if entity else None,
-            "status": "balanced" if balanced else "differences", "accounts": rows}
+            "status": "balanced" if balanced else "differences", "accounts": rows,
+            "items": [item.to_json(setup, exp) for item in
+                      sorted(items, key=lambda i: (code(i.account_id), i.date, i.entry or 0))]}
+
+
+class ReconcilingItem(NamedTuple):
+    """One cause of a difference between the subledger and the GL on an account."""
+
+    kind: str  # manual_journal | unmatched_event
+    account_id: int
+    amount: int  # its effect on the GL beyond the subledger (debit positive)
+    date: int
+    entry: int | None
+    source: str
+    ext_id: str
+    location_id: int | None
+    sku_id: int | None
+    note: str
+
+    def to_json(self, setup: Setup, exp: int) -> dict[str, Any]:
+        return {"kind": self.kind, "account": setup.account_by_id(self.account_id).code,
+                "amount": format_money(self.amount, exp),
+                "effect_on_difference": format_money(-self.amount, exp),
+                "date": ymd_text(self.date), "entry": self.entry,
+                "event": {"source": self.source, "id": self.ext_id},
+                "location": setup.location_by_id(self.location_id).code
+                if self.location_id is not None else None,
+                "sku": setup.product_by_id(self.sku_id).sku if self.sku_id is not None else None,
+                "note": self.note}
+
+
+def _part_row(by: str, name: str, subledger: int, lines: int, transfers: int,
+              exp: int) -> dict[str, Any]:
+    row = {by: name, "subledger": format_money(subledger, exp),
+           "gl": format_money(lines + transfers, exp),
+           "difference": format_money(subledger - lines - transfers, exp)}
+    if by == "location":
+        row["gl_lines"] = format_money(lines, exp)
+        row["transfers_without_entry"] = format_money(transfers, exp)
+    return row
+
+
+def _unbooked_transfers(conn: Connection, accounts: set[int], as_of: int | None,
+                        entity: Entity | None) -> list[tuple[int, int, int]]:
+    """Per (account, location): the value transfers moved minus what their lines booked."""
+    m, jl, e = s.movements, s.journal_lines, s.events
+    transfers = select(e.c.id).where(e.c.kind == "transfer").scalar_subquery()
+    net: dict[tuple[int, int], int] = {}
+    for table, amount in ((m, m.c.value_minor), (jl, -jl.c.amount_minor)):
+        for account_id, location_id, value in conn.execute(
+                select(table.c.account_id, table.c.location_id, func.sum(amount))
+                .where(table.c.event_id.in_(transfers), table.c.account_id.in_(sorted(accounts)),
+                       *_where(table, as_of, entity))
+                .group_by(table.c.account_id, table.c.location_id)):
+            key = (account_id, location_id)
+            net[key] = net.get(key, 0) + int(value or 0)
+    return [(a, loc, v) for (a, loc), v in net.items() if v]
+
+
+def _part_name(setup: Setup, by: str, key: int | None) -> str:
+    if key is None:
+        return "(none)"
+    if by == "location":
+        return setup.location_by_id(key).code
+    return setup.product_by_id(key).category.code
+
+
+def _manual_items(conn: Connection, accounts: set[int], as_of: int | None,
+                  entity: Entity | None) -> list[ReconcilingItem]:
+    """Manual journal lines on inventory accounts: never produced by a stock event."""
+    from stockledger.service.audit import MANUAL_SOURCE
+
+    e, je, jl = s.events, s.journal_entries, s.journal_lines
+    manual = conn.execute(select(e.c.id, e.c.ext_id, e.c.payload)
+                          .where(e.c.source == MANUAL_SOURCE, *_where(e, as_of, entity))).all()
+    if not manual or not accounts:
+        return []
+    notes = {}
+    for event_id, ext_id, payload in manual:
+        data = orjson.loads(payload)
+        note = f"manual journal: {data.get('reason')}"
+        if data.get("control_reason"):
+            note += f" (control account allowed: {data['control_reason']})"
+        notes[event_id] = (ext_id, note)
+    rows = conn.execute(select(jl.c.event_id, jl.c.entry_id, jl.c.account_id, jl.c.date_ymd,
+                               jl.c.amount_minor, jl.c.location_id, jl.c.sku_id)
+                        .where(jl.c.entry_id.in_(select(je.c.id).where(
+                            je.c.event_id.in_(sorted(notes)), je.c.kind == "manual")),
+                            jl.c.account_id.in_(sorted(accounts)))).all()
+    return [ReconcilingItem("manual_journal", account_id, int(amount), date, entry_id,
+                            MANUAL_SOURCE, notes[event_id][0], location_id, sku_id,
+                            notes[event_id][1])
+            for event_id, entry_id, account_id, date, amount, location_id, sku_id in rows]
+
+
+def _unmatched_items(conn: Connection, accounts: list[int], as_of: int | None,
+                     entity: Entity | None) -> list[ReconcilingItem]:
+    """Events whose journal lines and movements disagree on an inventory account.
+
+    By construction there are none: each stock operation writes its movement
+    and its journal line together. A row here means the database was changed
+    behind the engine's back (or a defect), and names the entry to look at.
+    """
+    if not accounts:
+        return []
+    m, je, jl, e = s.movements, s.journal_entries, s.journal_lines, s.events
+    found: dict[tuple[int, int, int, str], list[Any]] = {}
+    for row in conn.execute(
+            select(m.c.account_id, m.c.event_id, m.c.producer_event_id, m.c.kind,
+                   func.sum(m.c.value_minor), func.min(m.c.date_ymd),
+                   func.min(m.c.location_id), func.min(m.c.sku_id))
+            .where(m.c.account_id.in_(accounts), *_where(m, as_of, entity))
+            .group_by(m.c.account_id, m.c.event_id, m.c.producer_event_id, m.c.kind)):
+        found[(row[0], row[1], row[2], row[3])] = [int(row[4] or 0), 0, row[5], None, row[6], row[7]]
+    for row in conn.execute(
+            select(jl.c.account_id, jl.c.event_id, jl.c.producer_event_id, je.c.kind,
+                   func.sum(jl.c.amount_minor), func.min(jl.c.date_ymd), func.min(jl.c.entry_id),
+                   func.min(jl.c.location_id), func.min(jl.c.sku_id))
+            .join(je, je.c.id == jl.c.entry_id)
+            .where(jl.c.account_id.in_(accounts), je.c.kind != "manual", *_where(jl, as_of, entity))
+            .group_by(jl.c.account_id, jl.c.event_id, jl.c.producer_event_id, je.c.kind)):
+        slot = found.setdefault((row[0], row[1], row[2], row[3]), [0, 0, row[5], None, row[7], row[8]])
+        slot[1] += int(row[4] or 0)
+        slot[3] = row[6]
+    odd = {key: slot for key, slot in found.items() if slot[0] != slot[1]}
+    if not odd:
+        return []
+    names = {r[0]: (r[1], r[2]) for r in conn.execute(
+        select(e.c.id, e.c.source, e.c.ext_id).where(e.c.id.in_(sorted({k[1] for k in odd}))))}
+    items = []
+    for (account_id, event_id, _producer, kind), (moved, posted, date, entry, loc, sku) in odd.items():
+        source, ext_id = names.get(event_id, ("?", f"#{event_id}"))
+        items.append(ReconcilingItem(
+            "unmatched_event", account_id, posted - moved, date, entry, source, ext_id, loc, sku,
+            f"{kind} entry posts {posted - moved:+d} minor units on this account beyond its "
+            f"movements (movements {moved}, journal lines {posted}): the database was changed "
+            f"outside stockledger or an entry is missing"))
+    return items
 
 
 # -- work in progress ------------------------------------------------------------------------------
