@@ -30,6 +30,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+WRITE_CACHE = -262144  # KiB: 256 MiB
+READ_CACHE = -2000  # SQLite's default
+
+
 def make_engine(url: str) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 60})
@@ -41,7 +45,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=60000")
-            cursor.execute("PRAGMA cache_size=-262144")
+            cursor.execute(f"PRAGMA cache_size={WRITE_CACHE}")
             cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
@@ -49,6 +53,12 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn):  # noqa: ANN001
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            # Posting wants a large page cache (positions, recent rows); a report scans
+            # millions of rows once, and filling a large cache (or sorting in memory)
+            # makes that scan 2-3x slower, so reads run on SQLite's defaults.
+            reading = mode == "DEFERRED"
+            conn.exec_driver_sql(f"PRAGMA cache_size={READ_CACHE if reading else WRITE_CACHE}")
+            conn.exec_driver_sql(f"PRAGMA temp_store={'DEFAULT' if reading else 'MEMORY'}")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
