@@ -521,11 +521,17 @@ def bench_post(events: Annotated[int, typer.Option("--events")] = 100_000,
                db: Db = None, json_: Json = False,
                keep: Annotated[bool, typer.Option("--keep", help=(
                    "Keep the workspace (with --db) instead of starting from a fresh one."))] = False,
-               seed: Annotated[int, typer.Option("--seed")] = 1) -> None:
+               seed: Annotated[int, typer.Option("--seed")] = 1,
+               mix: Annotated[str, typer.Option("--mix", help=(
+                   "full: with kits, production orders and landed costs; core: without."))]
+               = "full") -> None:
     """Generate a realistic stream and post it into a fresh workspace."""
-    from stockledger.service.bench import bench_post as run
+    from stockledger.service.bench import MIXES, bench_post as run
 
-    result = run(events, db, seed=seed, keep=keep, progress=not json_ and sys.stderr.isatty())
+    if mix not in MIXES:
+        raise UserError(f"--mix must be one of {', '.join(MIXES)}, got {mix!r}")
+    result = run(events, db, seed=seed, keep=keep, progress=not json_ and sys.stderr.isatty(),
+                 mix=mix)
     if json_:
         emit_json(result)
     else:

@@ -80,11 +80,17 @@ def bench_setup(skus: int = SKUS) -> dict[str, Any]:
     }
 
 
+MIXES = ("full", "core")
+
+
 def generate_stream(count: int, seed: int = 1, skus: int = SKUS,
-                    start: dt.date = dt.date(2024, 1, 1), days: int = 1095) -> Iterator[bytes]:
-    """Exactly `count` JSON lines in date order, about 3 lines per event, ~0.1% bad."""
+                    start: dt.date = dt.date(2024, 1, 1), days: int = 1095,
+                    mix: str = "full") -> Iterator[bytes]:
+    """Exactly `count` JSON lines in date order, about 3 lines per event, ~0.1% bad.
+    `mix="core"` leaves out kits, production orders and landed costs."""
     produced = [0]
-    for line in _stream(random.Random(seed), skus, start, days, count, produced):
+    for line in _stream(random.Random(seed), skus, start, days, count, produced,
+                        complex_ops=mix == "full"):
         if produced[0] >= count:
             return
         produced[0] += 1
@@ -92,7 +98,7 @@ def generate_stream(count: int, seed: int = 1, skus: int = SKUS,
 
 
 def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int,
-            produced: list[int]) -> Iterator[bytes]:
+            produced: list[int], complex_ops: bool = True) -> Iterator[bytes]:
     on_hand: dict[tuple[int, int], int] = {}
     cost = [rng.randint(200, 5000) for _ in range(skus)]  # cents
     unbilled: list[tuple[str, list[tuple[int, int]]]] = []
@@ -177,6 +183,8 @@ def _stream(rng: random.Random, skus: int, start: dt.date, days: int, count: int
             yield dumps({"id": event_id, "type": "transfer", "date": date,
                          "from": LOCATIONS[source], "to": LOCATIONS[target], "seq": produced[0],
                          "lines": [{"sku": f"SKU-{s:05d}", "qty": str(q)} for s, q in lines]})
+        elif roll < 0.96 and not complex_ops:
+            continue
         elif roll < 0.948:  # assembly of a kit whose components are on hand
             loc = rng.randrange(len(LOCATIONS))
             kit = rng.randrange(KITS)
@@ -334,21 +342,29 @@ def fresh_workspace(db: str | None, keep: bool, name: str) -> Iterator[Workspace
             ws.close()
 
 
+SEGMENT = 100_000
+
+
 def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool = False,
-               progress: bool = False) -> dict[str, Any]:
+               progress: bool = False, mix: str = "full") -> dict[str, Any]:
+    """Post a generated stream; besides the overall rate, the rate of every
+    100,000-event stretch shows whether posting slows as history grows."""
     folder = tempfile.mkdtemp(prefix="stockledger-stream-")
     path = os.path.join(folder, "events.jsonl")
     with open(path, "wb") as handle:
-        for line in generate_stream(events, seed):
+        for line in generate_stream(events, seed, mix=mix):
             handle.write(line + b"\n")
     try:
         with fresh_workspace(db, keep, "bench") as ws:
             init_workspace(ws, check_setup(bench_setup()))
             done = [0]
             started = time.perf_counter()
+            marks = [(0, started)]  # (events done, time) at each segment boundary
 
             def tick(n: int) -> None:
                 done[0] += n
+                if done[0] - marks[-1][0] >= SEGMENT:
+                    marks.append((done[0], time.perf_counter()))
                 if progress:
                     rate = done[0] / (time.perf_counter() - started)
                     sys.stderr.write(f"\r  {done[0]:>10,} events  {rate:,.0f}/s ")
@@ -364,9 +380,12 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
     finally:
         os.remove(path)
         os.rmdir(folder)
+    segments = [round((b[0] - a[0]) / (b[1] - a[1])) for a, b in zip(marks, marks[1:])
+                if b[1] > a[1]]
     return {"events": events, "seconds": round(seconds, 2),
             "events_per_s": round(events / seconds) if seconds else None,
-            "peak_rss_mb": peak_rss_mb(), "posted": summary.posted,
+            "peak_rss_mb": peak_rss_mb(), "mix": mix,
+            "per_100k_events_per_s": segments, "posted": summary.posted,
             "exceptions": summary.exceptions, "duplicates": summary.duplicates,
             "reconcile": status, "backend": "sqlite" if ws.sqlite else "postgresql"}
 
