@@ -38,6 +38,11 @@ EXPECTED_DUPLICATES = 1                          # an exact resend of GRN-001
 BACKDATED_RECEIPT = ("wms", "GRN-PROMO-0302")   # dated 2026-03-02, arrives 2026-03-19
 INVENTORY_ACCOUNTS = ("1300", "1310", "1320", "1330")
 GRNI = "2100"
+COGS_ACCOUNTS = ("5000", "5010", "5020")
+ADJUSTMENT_ACCOUNTS = ("5200", "5210", "5220")  # counts, damage, samples (no revaluations)
+MONTH = "2026-03"
+CHARTS = ("valuation", "margin", "accuracy")
+CHART_DIR = HERE / "out"  # git-ignored
 
 
 def shown(path: Path) -> str:
@@ -111,6 +116,12 @@ def main() -> int:
 
     demo.run("reconcile")
 
+    # Month-end figures and charts (docs/exports.md)
+    demo.run("report", "kpis", "--period", MONTH)
+    for kind in CHARTS:
+        demo.run("report", "chart", kind, "--period", MONTH, "--out",
+                 shown(CHART_DIR / f"{kind}.png"))
+
     # -- checks ---------------------------------------------------------------------------
     print("\nchecks:")
     reconcile = demo.json("reconcile")
@@ -147,6 +158,20 @@ def main() -> int:
     demo.check(inventory == valuation,
                f"inventory accounts {'+'.join(INVENTORY_ACCOUNTS)} = {inventory} = "
                f"valuation total {valuation}")
+
+    kpis = demo.json("report", "kpis", "--period", MONTH)
+    cogs = sum(balance.get(a, Decimal(0)) for a in COGS_ACCOUNTS)
+    demo.check(Decimal(kpis["cogs"]) == cogs and kpis["turnover"] is not None,
+               f"kpis: COGS {kpis['cogs']} = COGS accounts {'+'.join(COGS_ACCOUNTS)} {cogs}; "
+               f"turnover {kpis['turnover']}, days of inventory {kpis['days_of_inventory']}")
+    adjustments = sum(balance.get(a, Decimal(0)) for a in ADJUSTMENT_ACCOUNTS)
+    net = Decimal(kpis["write_offs"]) - Decimal(kpis["adjustment_gains"])
+    demo.check(net == adjustments,
+               f"kpis: write-offs {kpis['write_offs']} - gains {kpis['adjustment_gains']} = "
+               f"adjustment accounts {'+'.join(ADJUSTMENT_ACCOUNTS)} {adjustments}")
+    written = [CHART_DIR / f"{kind}.png" for kind in CHARTS]
+    demo.check(all(p.exists() and p.read_bytes()[:4] == b"\x89PNG" for p in written),
+               f"charts written: {', '.join(shown(p) for p in written)}")
 
     unbilled, value = unbilled_receipts(events)
     demo.check(balance.get(GRNI, Decimal(0)) == -value,
