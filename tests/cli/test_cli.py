@@ -80,8 +80,11 @@ def test_init_post_and_every_report(cli: Cli) -> None:
     reconcile = cli.json("reconcile")
     assert set(reconcile) >= {"as_of", "status", "accounts"}
     assert reconcile["status"] == "balanced"
+    # SPEC 8's keys, plus the drill-down's explained / unexplained (decision 0012)
     assert reconcile["accounts"] == [{"account": "1300", "subledger": "30.00", "gl": "30.00",
-                                      "difference": "0.00"}]
+                                      "difference": "0.00", "explained": "0.00",
+                                      "unexplained": "0.00"}]
+    assert reconcile["items"] == []
 
     exceptions = cli.json("exceptions", "list")
     assert [set(e) for e in exceptions] == [{"source", "id", "code", "message"}]
