@@ -217,11 +217,18 @@ def trial_balance_cmd(db: Db = None, as_of: AsOf = None, entity: EntityOpt = Non
 
 @report_app.command("valuation")
 def valuation_cmd(db: Db = None, as_of: AsOf = None, entity: EntityOpt = None,
-                  json_: Json = False) -> None:
+                  json_: Json = False,
+                  by: Annotated[Optional[str], typer.Option(
+                      "--by", help="Sum per sku, location or category.")] = None) -> None:
     """Quantity and value on hand per SKU and location."""
-    data = reports.valuation(_workspace(db), reports.parse_date(as_of), entity)
+    data = reports.valuation(_workspace(db), reports.parse_date(as_of), entity, by=by)
     if json_:
         emit_json(data)
+        return
+    if by is not None:
+        from stockledger.cli.close_reports import print_valuation_by
+
+        print_valuation_by(data)
         return
     table = Table("sku", "location", "qty", "value",
                   title=f"Inventory valuation as of {data['as_of'] or '-'}", title_justify="left")

@@ -131,7 +131,9 @@ def trial_balance(ws: Workspace, as_of: int | None = None, entity_code: str | No
 
 # -- valuation ------------------------------------------------------------------------------
 
-def valuation(ws: Workspace, as_of: int | None = None, entity_code: str | None = None) -> dict[str, Any]:
+def valuation(ws: Workspace, as_of: int | None = None, entity_code: str | None = None,
+              by: str | None = None) -> dict[str, Any]:
+    """Per SKU and location; `by` sums the lines per "sku", "location" or "category"."""
     ws.require()
     with ws.read() as conn:
         setup = ws.setup(conn)
@@ -161,8 +163,13 @@ def valuation(ws: Workspace, as_of: int | None = None, entity_code: str | None =
         lines.append({"sku": setup.product_by_id(sku_id).sku, "location": location.code,
                       "qty": format_qty(qty), "value": format_money(value, exp)})
     lines.sort(key=lambda line: (line["sku"], line["location"]))
-    return {"as_of": as_of_text, "entity": entity.code if entity else None, "lines": lines,
+    data = {"as_of": as_of_text, "entity": entity.code if entity else None, "lines": lines,
             "total_value": format_money(total, exp)}
+    if by is not None:
+        from stockledger.service.close import group_valuation
+
+        return group_valuation(setup, data, by, exp)
+    return data
 
 
 # -- journal ---------------------------------------------------------------------------------
