@@ -145,10 +145,13 @@ def valuation(ws: Workspace, as_of: int | None = None, entity_code: str | None =
                                        p.c.value_minor)).all()
         else:
             m = s.movements
-            rows = conn.execute(select(m.c.sku_id, m.c.location_id, func.sum(m.c.qty_micro),
+            # `+ 0`: a plain scan and sort; walking the (sku, location) index instead
+            # reads the table in random order (7 s instead of 1 s at 2.7M movements)
+            sku, location = m.c.sku_id + 0, m.c.location_id + 0
+            rows = conn.execute(select(sku, location, func.sum(m.c.qty_micro),
                                        func.sum(m.c.value_minor))
                                 .where(m.c.date_ymd <= as_of)
-                                .group_by(m.c.sku_id, m.c.location_id)).all()
+                                .group_by(sku, location)).all()
         as_of_text = _as_of_text(conn, as_of)
     lines = []
     total = 0
