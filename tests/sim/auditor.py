@@ -97,15 +97,16 @@ class Stock:
     """One SKU at one location: layers (fifo, lifo) or one pool (average, standard),
     and, under negative_stock: allow, the shortfalls of outflows not yet settled."""
 
-    def __init__(self, sku: str) -> None:
+    def __init__(self, sku: str, valuation: str | None = None,
+                 standard: Decimal | None = None) -> None:
         self.sku = sku
-        self.method = method(sku)
+        self.method = valuation if valuation is not None else method(sku)
         self.layered = self.method in ("fifo", "lifo")
         self.layers: list[list] = []  # [origin, qty, value], oldest first
         self.pool_qty = ZERO
         self.pool_value = 0
         self.last_in: tuple[int, Decimal] | None = None  # (value, qty) of the last inflow
-        self.standard = standard_cost(sku)
+        self.standard = standard if valuation is not None else standard_cost(sku)
         self.shortfalls: list[list] = []  # [qty, value, inventory account, counter account]
 
     @property
@@ -245,10 +246,11 @@ class ReceiptDocs:
 
 
 class ShipmentDocs:
-    def __init__(self, shipment: Ev, cost: int) -> None:
-        self.shipped = shipment.qty
-        self.on_invoice = on_invoice(shipment.sku)  # type: ignore[arg-type]
-        self.uninvoiced = [shipment.qty, cost]  # cogs_on shipment: all not yet returned
+    def __init__(self, shipment: Ev, cost: int, invoice: bool | None = None,
+                 qty: Decimal | None = None) -> None:
+        self.shipped = shipment.qty if qty is None else qty
+        self.on_invoice = on_invoice(shipment.sku) if invoice is None else invoice  # type: ignore[arg-type]
+        self.uninvoiced = [self.shipped, cost]  # cogs_on shipment: all not yet returned
         self.invoiced = [ZERO, 0]
         self.returned = ZERO
         self.invoiced_qty = ZERO  # net of credit notes
@@ -259,7 +261,11 @@ class ShipmentDocs:
 
 
 class Books:
-    """The state after walking a list of events in (date, arrival) order."""
+    """The state after walking a list of events in (date, arrival) order.
+
+    The chart of accounts and the products are read through the methods below
+    (``inventory_account``, ``method``...), so that a subclass with another
+    setup (``complex_auditor``) reuses the handlers."""
 
     def __init__(self, allow: bool = False) -> None:
         self.allow = allow  # negative_stock: allow
@@ -269,11 +275,38 @@ class Books:
         self.gl: list[tuple[int, str, int]] = []  # (date, account, amount; + debit)
         self.moves: list[tuple[int, tuple[str, str], Decimal, int]] = []  # (date, key, qty, value)
 
+    # -- the setup ------------------------------------------------------------------------
+    def inventory_account(self, sku: str, loc: str) -> str:
+        return inventory_account(sku, loc)
+
+    def adjustment_account(self, reason: str | None) -> str:
+        return adjustment_account(reason)
+
+    def method(self, sku: str) -> str:
+        return method(sku)
+
+    def on_invoice(self, sku: str) -> bool:
+        return on_invoice(sku)
+
+    def standard_cost(self, sku: str) -> Decimal | None:
+        return standard_cost(sku)
+
+    def standard_cost_at(self, sku: str, loc: str) -> Decimal | None:
+        """The standard a receipt of `sku` at `loc` enters at (now)."""
+        return self.standard_cost(sku)
+
+    def new_stock(self, sku: str, loc: str) -> Stock:
+        return Stock(sku)
+
+    def origin(self, ev: Ev) -> str:
+        """The layer origin of the inflow of `ev` (and what documents look it up by)."""
+        return ev.id
+
     # -- helpers --------------------------------------------------------------------------
     def key(self, sku: str, loc: str) -> Stock:
         k = (sku, loc)
         if k not in self.stock:
-            self.stock[k] = Stock(sku)
+            self.stock[k] = self.new_stock(sku, loc)
         return self.stock[k]
 
     def post(self, ev: Ev, *lines: tuple[str, int]) -> None:
@@ -290,7 +323,7 @@ class Books:
         may fall short under allow."""
         short_ok = self.allow and counter is not None
         value = self.key(sku, loc).take(q, ev, prefer, short_ok,
-                                        (inventory_account(sku, loc), counter))  # type: ignore[arg-type]
+                                        (self.inventory_account(sku, loc), counter))  # type: ignore[arg-type]
         self.moves.append((ev.date, (sku, loc), -q, -value))
         return value
 
@@ -298,7 +331,7 @@ class Books:
         stock = self.key(sku, loc)
         if value is None:
             value = stock.current(q)
-        settled = stock.add(q, value, ev.id)
+        settled = stock.add(q, value, self.origin(ev))
         self.moves.append((ev.date, (sku, loc), q, value))
         for difference, inventory, counter in settled:  # recost on the outflow, dated here
             if difference:
@@ -313,10 +346,10 @@ class Books:
 
     def _receipt(self, ev: Ev, refs: dict[str, Ev]) -> None:
         actual = cents(ev.qty, ev.unit_cost)  # type: ignore[arg-type]
-        std = standard_cost(ev.sku) if method(ev.sku) == "standard" else None  # type: ignore[arg-type]
+        std = self.standard_cost_at(ev.sku, ev.loc) if self.method(ev.sku) == "standard" else None  # type: ignore[arg-type]
         value = cents(ev.qty, std) if std is not None else actual  # type: ignore[arg-type]
         self.inflow(ev, ev.sku, ev.loc, ev.qty, value)  # type: ignore[arg-type]
-        inv = inventory_account(ev.sku, ev.loc)  # type: ignore[arg-type]
+        inv = self.inventory_account(ev.sku, ev.loc)  # type: ignore[arg-type]
         self.post(ev, (inv, value), (GRNI, -actual), (PPV, actual - value))
         self.receipts[ev.id] = ReceiptDocs(ev, actual)
 
@@ -352,16 +385,16 @@ class Books:
             lines = [(AP, ap), (GRNI, -(grni_back + put_back)), (PPV, grni_back - ap_covered)]
             difference = put_back - (ap - ap_covered)
         if difference:
-            if method(sku) == "standard":  # type: ignore[arg-type]
+            if self.method(sku) == "standard":  # type: ignore[arg-type]
                 lines.append((PPV, difference))
             else:  # the share of what is still on hand to inventory, the rest to COGS
                 stock = self.key(sku, loc)  # type: ignore[arg-type]
-                remaining = stock.remaining_of(receipt.id, docs.received)  # type: ignore[arg-type]
+                remaining = stock.remaining_of(self.origin(receipt), docs.received)  # type: ignore[arg-type]
                 share = round_half_up(Fraction(difference) * Fraction(remaining)
                                       / Fraction(docs.received)) if remaining else 0
-                stock.add_value(receipt.id, share)
+                stock.add_value(self.origin(receipt), share)
                 self.moves.append((ev.date, (sku, loc), ZERO, share))  # type: ignore[arg-type]
-                lines += [(inventory_account(sku, loc), share), (COGS, difference - share)]  # type: ignore[arg-type]
+                lines += [(self.inventory_account(sku, loc), share), (COGS, difference - share)]  # type: ignore[arg-type]
         self.post(ev, *lines)
 
     def _purchase_return(self, ev: Ev, refs: dict[str, Ev]) -> None:
@@ -372,15 +405,15 @@ class Books:
         grni = take_pair(docs.returnable, ev.qty)  # type: ignore[arg-type]
         docs.returned_uncredited[0] += ev.qty
         docs.returned_uncredited[1] += grni
-        prefer = receipt.id if receipt.loc == ev.loc else None
+        prefer = self.origin(receipt) if receipt.loc == ev.loc else None
         cost = self.out(ev, ev.sku, ev.loc, ev.qty, prefer)  # type: ignore[arg-type]
-        self.post(ev, (inventory_account(ev.sku, ev.loc), -cost), (GRNI, grni),  # type: ignore[arg-type]
+        self.post(ev, (self.inventory_account(ev.sku, ev.loc), -cost), (GRNI, grni),  # type: ignore[arg-type]
                   (PPV, cost - grni))
 
     def _shipment(self, ev: Ev, refs: dict[str, Ev]) -> None:
-        counter = GSNI if on_invoice(ev.sku) else COGS  # type: ignore[arg-type]
+        counter = GSNI if self.on_invoice(ev.sku) else COGS  # type: ignore[arg-type]
         cost = self.out(ev, ev.sku, ev.loc, ev.qty, counter=counter)  # type: ignore[arg-type]
-        self.post(ev, (inventory_account(ev.sku, ev.loc), -cost), (counter, cost))  # type: ignore[arg-type]
+        self.post(ev, (self.inventory_account(ev.sku, ev.loc), -cost), (counter, cost))  # type: ignore[arg-type]
         self.shipments[ev.id] = ShipmentDocs(ev, cost)
 
     def _customer_invoice(self, ev: Ev, refs: dict[str, Ev]) -> None:
@@ -410,7 +443,7 @@ class Books:
         self.post(ev, (COGS, moved), (GSNI, -moved))
 
     def _sales_return(self, ev: Ev, refs: dict[str, Ev]) -> None:
-        inv = inventory_account(ev.sku, ev.loc)  # type: ignore[arg-type]
+        inv = self.inventory_account(ev.sku, ev.loc)  # type: ignore[arg-type]
         if ev.ref is None:
             value = self.inflow(ev, ev.sku, ev.loc, ev.qty, None)  # type: ignore[arg-type]
             self.post(ev, (inv, value), (COGS, -value))
@@ -433,18 +466,18 @@ class Books:
     def _transfer(self, ev: Ev, refs: dict[str, Ev]) -> None:
         cost = self.out(ev, ev.sku, ev.loc, ev.qty)  # type: ignore[arg-type]
         self.inflow(ev, ev.sku, ev.to, ev.qty, cost)  # type: ignore[arg-type]
-        self.post(ev, (inventory_account(ev.sku, ev.loc), -cost),  # type: ignore[arg-type]
-                  (inventory_account(ev.sku, ev.to), cost))  # type: ignore[arg-type]
+        self.post(ev, (self.inventory_account(ev.sku, ev.loc), -cost),  # type: ignore[arg-type]
+                  (self.inventory_account(ev.sku, ev.to), cost))  # type: ignore[arg-type]
 
     def _adjustment(self, ev: Ev, refs: dict[str, Ev]) -> None:
-        inv = inventory_account(ev.sku, ev.loc)  # type: ignore[arg-type]
+        inv = self.inventory_account(ev.sku, ev.loc)  # type: ignore[arg-type]
         if ev.qty < 0:  # type: ignore[operator]
             value = -self.out(ev, ev.sku, ev.loc, -ev.qty,  # type: ignore[arg-type,operator]
-                              counter=adjustment_account(ev.reason))
+                              counter=self.adjustment_account(ev.reason))
         else:
             given = cents(ev.qty, ev.unit_cost) if ev.unit_cost is not None else None  # type: ignore[arg-type]
             value = self.inflow(ev, ev.sku, ev.loc, ev.qty, given)  # type: ignore[arg-type]
-        self.post(ev, (inv, value), (adjustment_account(ev.reason), -value))
+        self.post(ev, (inv, value), (self.adjustment_account(ev.reason), -value))
 
     def _cycle_count(self, ev: Ev, refs: dict[str, Ev]) -> None:
         stock = self.key(ev.sku, ev.loc)  # type: ignore[arg-type]
@@ -454,8 +487,8 @@ class Books:
             value = -self.out(ev, ev.sku, ev.loc, -variance)  # type: ignore[arg-type]
         elif variance > 0:
             value = self.inflow(ev, ev.sku, ev.loc, variance, None)  # type: ignore[arg-type]
-        self.post(ev, (inventory_account(ev.sku, ev.loc), value),  # type: ignore[arg-type]
-                  (adjustment_account("cycle_count"), -value))
+        self.post(ev, (self.inventory_account(ev.sku, ev.loc), value),  # type: ignore[arg-type]
+                  (self.adjustment_account("cycle_count"), -value))
 
     # -- reading ------------------------------------------------------------------------------
     def valuation(self, as_of: int | None = None) -> dict[tuple[str, str], tuple[Decimal, int]]:
@@ -481,12 +514,12 @@ def standing(posted: list[Ev]) -> list[Ev]:
     return [e for e in posted if e.type != "reversal" and e.id not in gone]
 
 
-def audit(posted: Iterable[Ev], allow: bool = False) -> Books:
+def audit(posted: Iterable[Ev], allow: bool = False, books_class: type[Books] = Books) -> Books:
     """The books of the posted events, walked in (date, arrival) order.
     Raises Infeasible if that history is not valid (e.g. stock goes negative)."""
     events = standing(list(posted))
     refs = {e.id: e for e in events}
-    books = Books(allow)
+    books = books_class(allow)
     for ev in sorted(events, key=lambda e: (e.date, e.n)):
         books.apply(ev, refs)
     return books

@@ -27,8 +27,15 @@ from tests.conftest import pg_url
 from tests.sim import auditor
 from tests.sim.streams import Ev, Stream, day, setup_document
 
-_SETUPS = {policy: check_setup(setup_document(policy)) for policy in ("reject", "allow")}
-_TEMPLATES: dict[str, Any] = {}  # an initialised SQLite workspace per policy and process
+_SETUPS: dict[str, Any] = {policy: check_setup(setup_document(policy))
+                           for policy in ("reject", "allow")}
+_TEMPLATES: dict[str, Any] = {}  # an initialised SQLite workspace per setup and process
+
+
+def register_setup(name: str, doc: dict[str, Any]) -> None:
+    """Another setup, for fresh_workspace(backend, name) (the complex streams' one)."""
+    if name not in _SETUPS:
+        _SETUPS[name] = check_setup(doc)
 
 
 def _sqlite_template(policy: str) -> str:
@@ -46,8 +53,9 @@ def _sqlite_template(policy: str) -> str:
 
 @contextmanager
 def fresh_workspace(backend: str, policy: str = "reject") -> Iterator[Workspace]:
-    """A new, initialised workspace on `backend` (one per Hypothesis example).
-    SQLite: a copy of a template initialised once (SQLite's backup API)."""
+    """A new, initialised workspace on `backend` (one per Hypothesis example), with
+    the simple streams' setup under negative_stock `policy` (or a registered setup
+    of that name). SQLite: a copy of a template initialised once (SQLite's backup API)."""
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="stockledger-sim-") as folder:
             path = os.path.join(folder, f"{uuid.uuid4().hex}.db")

@@ -14,6 +14,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 
 from tests.sim.streams import Ev, Stream
 
@@ -43,8 +44,9 @@ def failure(check: Check, backend: str, stream: Stream) -> str | None:
 
 
 def _stream(events: list[Ev], chunk_of: list[int], like: Stream) -> Stream:
+    """A smaller stream of the same kind (class, SKUs, strictness, policy)."""
     sizes = [chunk_of.count(c) for c in sorted(set(chunk_of))]
-    return Stream(events, sizes or [0], like.skus, like.strict)
+    return replace(like, events=events, chunks=sizes or [0])
 
 
 def minimize(check: Check, backend: str, stream: Stream, wanted: str) -> Stream:

@@ -19,6 +19,7 @@ SPEC 10 error order holds.
 from __future__ import annotations
 
 import json
+import math
 from enum import IntEnum
 from typing import Callable, NamedTuple, Protocol
 
@@ -279,6 +280,16 @@ class Emitter:
                                product.id, location_id, entity_id, account_id, None, 0, amount,
                                origin, None, None, amount))
         self.line(account_id, amount, entity_id, product.id, location_id, op_no)
+
+    def mark(self, op_no: int, product: Product, location_id: int, entity_id: int,
+             account_id: int) -> None:
+        """A movement of nothing: records that this event's amounts depend on the
+        stock here at its date, so that a replay of this SKU and location re-runs it."""
+        state = self.stock(product, location_id)
+        if self.date > state.last_date:
+            state.last_date = self.date
+        self.moves.append(Move(self.event_id, op_no, self.event_id, "post", _VALUE, self.date,
+                               product.id, location_id, entity_id, account_id, None, 0, 0))
 
     def count(self, op_no: int, product: Product, location_id: int, counted: int,
               entity_id: int, account_id: int, counter_id: int, *, lot: str | None) -> int:
@@ -556,13 +567,14 @@ def _transfer(ev: Event, em: Emitter) -> None:
                       None, lot=line.lot, gl=gl, lineage=lineage)
             continue
         cost = em.out(op, part.product, source, part.qty, entity, account_from, None,
-                      lot=line.lot, slices=slices)
-        lineage = em.stock(part.product, source).roots(slices) if slices else None
+                      lot=line.lot)
+        # goods that leave the entity are sold (at the transfer price): the
+        # receiver's layer starts a lineage of its own (decision 0011)
         price = line.amount if line.amount is not None else cost
         em.line(part.accounts[Role.IC_RECEIVABLE], price, entity, sku, source, op)
         em.line(part.accounts[Role.IC_GAIN], cost - price, entity, sku, source, op)
         em.inflow(op + 1, part.product, destination, part.qty, price, receiver, account_to, None,
-                  lot=line.lot, lineage=lineage)
+                  lot=line.lot)
         em.line(to_accounts[Role.IC_PAYABLE], -price, receiver, sku, destination, op + 1)
 
 
@@ -623,13 +635,21 @@ def _disassembly(ev: Event, em: Emitter) -> None:
         kit = line.product
         cost = em.out(op_number(line.index, KIT_SLOT), kit, loc, line.qty, entity,
                       line.accounts[Role.INVENTORY], None, lot=line.lot)
-        weights = [em.stock(part.product, loc).current_cost().value_of(part.qty)
-                   for part in line.parts]
+        weights = _cost_weights([em.stock(part.product, loc).current_cost()
+                                 for part in line.parts], [part.qty for part in line.parts])
         if not any(weights):
             weights = [part.qty for part in line.parts]
         for part, share in zip(line.parts, allocate(cost, weights)):
             em.inflow(op_number(line.index, part.slot), part.product, loc, part.qty, share,
                       entity, part.accounts[Role.INVENTORY], None, lot=line.lot)
+
+
+def _cost_weights(costs: list[UnitCost], qtys: list[int]) -> list[int]:
+    """Unit cost x qty per part, exact (not rounded to the cent): integers over a
+    common denominator, so that ``allocate`` splits by the true proportions."""
+    common = math.lcm(*(cost.qty_micro for cost in costs))
+    return [cost.value_minor * qty * (common // cost.qty_micro)
+            for cost, qty in zip(costs, qtys)]
 
 
 def _production_issue(ev: Event, em: Emitter) -> None:
@@ -696,23 +716,31 @@ def _landed_cost(ev: Event, em: Emitter) -> None:
             continue
         holders = [(home, layer, units) for layer, units in
                    em.stock(product, home).units_from(origin)]
+        looked = [home]  # where the goods may be: the split depends on these states
         for location in ev.scope:
             if location.id != home:
                 state = em.peek_stock(product, location.id)
                 if state is not None:
+                    looked.append(location.id)
                     holders += [(location.id, layer, units)
                                 for layer, units in state.units_from(origin)]
         holders = holders[:SLOTS_PER_LINE - 1]
         on_hand = min(sum(units for _, _, units in holders), line.qty)
         inventory = div_half_up(share * on_hand, line.qty) if on_hand else 0
+        account_at = {location.id: part.accounts[Role.INVENTORY]
+                      for location, part in zip(ev.scope, line.parts)}
+        raised: set[int] = set()
         if inventory:
-            account_at = {location.id: part.accounts[Role.INVENTORY]
-                          for location, part in zip(ev.scope, line.parts)}
             parts = allocate(inventory, [units for _, _, units in holders])
             for slot, ((location_id, layer, _), part) in enumerate(zip(holders, parts)):
                 if part:
                     em.add_to_layer(op + slot, product, location_id, layer, part, entity,
                                     account_at[location_id])
+                    raised.add(location_id)
+        for location_id in looked:  # a replay there must re-run this landed cost
+            if location_id not in raised:
+                em.mark(op_number(line.index, SLOTS_PER_LINE - 1), product, location_id,
+                        entity, account_at[location_id])
         em.line(acc[Role.COGS], share - inventory, entity, product.id, home, op)
 
 

@@ -34,7 +34,7 @@ from stockledger.domain.evaluate import Emitter, GLLine, Move, Op, check_documen
 from stockledger.domain.events import Event, EventKind, ymd_text
 from stockledger.domain.money import UnitCost, format_qty
 from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
-from stockledger.domain.setup import CogsOn, Product
+from stockledger.domain.setup import CogsOn, Method, Product
 from stockledger.domain.states import Shortfall, StockState, pack_origin
 
 
@@ -104,6 +104,7 @@ class History(Protocol):
 # Kinds re-run straight from their recorded operations: their stock operations
 # are the whole of what can change (fixed-value inflows, outflows at cost,
 # counts), so no event needs to be re-read and re-resolved.
+RECEIPT = EventKind.RECEIPT.value
 FAST_KINDS = frozenset({EventKind.RECEIPT.value, EventKind.OPENING_BALANCE.value,
                         EventKind.SHIPMENT.value, EventKind.CYCLE_COUNT.value})
 
@@ -336,11 +337,16 @@ class _Replay:
     # -- the fast lane ------------------------------------------------------------
     def can_run_fast(self, event_id: int) -> bool:
         """Re-run from recorded operations unless an inflow would meet (or once
-        met) a shortfall: settlements need the whole event."""
-        if self.kinds.get(event_id) not in FAST_KINDS or event_id in self.settlers:
+        met) a shortfall: settlements need the whole event; nor a receipt of a
+        standard-cost product, which enters at the standard of its date (a
+        cost_update inserted or removed before it changes that)."""
+        kind = self.kinds.get(event_id)
+        if kind not in FAST_KINDS or event_id in self.settlers:
             return False
         for key, rec in self.pending.get(event_id, ()):
             if rec.op != Op.OUT and self.states[key].shortfalls:
+                return False
+            if kind == RECEIPT and self.products[key[0]].method is Method.STANDARD:
                 return False
         return True
 
@@ -423,6 +429,8 @@ def replay(history: History, *, inserted: Event | None = None,
             run.stock(product, location_id)
         if removed.ref is not None:
             run._build_pools(removed.ref)
+        if removed.order is not None:  # its order's later events (a completion) re-run
+            run.wip_pool(removed.order)
     if inserted is not None:
         run.push(inserted.date, inserted.id)
         run.queued.discard(inserted.id)
@@ -481,7 +489,9 @@ def diff_lines(old: dict[LineKey, int], new: Iterable[GLLine]) -> dict[LineKey, 
     return {key: amount for key, amount in delta.items() if amount}
 
 
-MoveKey = tuple[int, int, int, int]  # event, op, producer, date
+# event, op, producer, date, sku, location, layer: an operation may act on another
+# location or layer when re-run (a landed cost's share follows the goods)
+MoveKey = tuple[int, int, int, int, int, int, int | None]
 
 
 def diff_moves(old: dict[MoveKey, tuple[int, int, Any]], new: Iterable[Move]
@@ -492,7 +502,8 @@ def diff_moves(old: dict[MoveKey, tuple[int, int, Any]], new: Iterable[Move]
     for key, (qty, value, template) in old.items():
         acc[key] = [-qty, -value, template]
     for move in new:
-        key = (move.event_id, move.op_no, move.producer_id, move.date)
+        key = (move.event_id, move.op_no, move.producer_id, move.date, move.sku_id,
+               move.location_id, move.layer_ref)
         slot = acc.setdefault(key, [0, 0, move])
         slot[0] += move.qty
         slot[1] += move.value

@@ -232,10 +232,17 @@ class DbHistory:
                 self.events[event.id] = event  # type: ignore[assignment]
 
     def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]:
+        rows = store.key_history(self.conn, sku_id, location_id)
+        lineages: dict[tuple[int, int], str] = {}
+        if any(r.lineage for r in rows):
+            m = s.movements
+            lineages = latest_lineages(self.conn, [and_(m.c.sku_id == sku_id,
+                                                        m.c.location_id == location_id)])
         return [OpRecord(r.event_id, r.op_no, r.date_ymd, r.op, int(r.qty), int(r.value),
                          r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id, r.kind,
-                         r.param_qty, r.param_value, r.lineage)
-                for r in store.key_history(self.conn, sku_id, location_id)]
+                         r.param_qty, r.param_value,
+                         lineages.get((r.event_id, r.op_no), r.lineage))
+                for r in rows]
 
     def settling_events(self, sku_id: int, location_id: int) -> set[int]:
         return store.settling_events(self.conn, sku_id, location_id)
@@ -262,6 +269,20 @@ class DbHistory:
 
     def new_state(self, product: Product, location_id: int) -> StockState:
         return self.batch.empty_state(product, location_id)
+
+
+def latest_lineages(conn: Connection, where: list[Any]) -> dict[tuple[int, int], str]:
+    """The lineage of each transfer-in operation (event, op): that of its latest
+    movement carrying one. A replay that changes the layers a transfer took from
+    writes the new lineage on a recost movement (movements are never updated)."""
+    m = s.movements
+    out: dict[tuple[int, int], str] = {}
+    for event_id, op_no, lineage in conn.execute(
+            select(m.c.event_id, m.c.op_no, m.c.lineage)
+            .where(m.c.lineage.is_not(None), m.c.producer_event_id == m.c.event_id, *where)
+            .order_by(m.c.id)):
+        out[(event_id, op_no)] = lineage
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -695,7 +716,11 @@ class Batch:
             evaluate(event, emitter)
             backdated = self._backdated(emitter, event)
         except Rejection as rejection:
-            backdated = rejection.code is ErrorCode.INSUFFICIENT_STOCK and \
+            # against the current states, not those at its date: a backdated event
+            # short of stock, or invalid there (an issue to an order completed later,
+            # a write-down above a later unit cost), is judged by the replay at its date
+            backdated = rejection.code in (ErrorCode.INSUFFICIENT_STOCK,
+                                           ErrorCode.INVALID_EVENT) and \
                 self._backdated(emitter, event)
             if not backdated:
                 emitter.rollback()
@@ -717,7 +742,9 @@ class Batch:
     def _record_event(self, parsed: Parsed, event: Event | Reversal, ref_id: int | None = None) -> None:
         ref = ref_id if ref_id is not None else (event.ref.id if isinstance(event, Event)
                                                  and event.ref is not None else None)
-        order = event.order if isinstance(event, Event) else None
+        # a reversal belongs to its target's production order: `report wip` sums the
+        # order's WIP lines by event, and the mirror must cancel what the target put in
+        order = event.order if isinstance(event, Event) else event.target.order
         self.event_rows.append((event.id, event.source, event.ext_id, event.kind.value, event.date,
                                 event.entity.id, ref, order, event.config_version,
                                 parsed.content_hash, parsed.payload, self.batch_id))
@@ -810,12 +837,14 @@ class Batch:
                 old_lines[key] = old_lines.get(key, 0) + int(row.amount)
             old_moves: dict = {}
             for row in store.produced_moves(self.conn, producers):
-                old_moves[(row.event_id, row.op_no, row.producer_event_id, row.date_ymd)] = (
+                old_moves[(row.event_id, row.op_no, row.producer_event_id, row.date_ymd,
+                           row.sku_id, row.location_id, row.layer_ref)] = (
                     int(row.qty), int(row.value), row)
             new_lines = [line for i in reevaluated for line in result.outcomes[i][1]]
             new_moves = [move for i in reevaluated for move in result.outcomes[i][0]]
             line_deltas = diff_lines(old_lines, new_lines)
             move_deltas = diff_moves(old_moves, new_moves)
+            lineages = self._changed_lineages(new_moves)
             dates = [(key[3], key[2]) for key in line_deltas]
             dates += [(delta.entity_id, delta.date) for delta in result.fast]
             if inserted is not None:
@@ -837,7 +866,7 @@ class Batch:
                     "event_id": removed.id, "reversal_event_id": reversal.id,
                     "reversed_at": store.now_text()}])
                 self.reversed_now.add(removed.id)
-            self._write_deltas(line_deltas, move_deltas, trigger_id, reversal)
+            self._write_deltas(line_deltas, move_deltas, trigger_id, reversal, lineages)
             self._write_fast(result.fast, trigger_id)
             self.flush()
             savepoint.commit()
@@ -881,9 +910,25 @@ class Batch:
         self.line_rows.clear()
         self.move_rows.clear()
 
+    def _changed_lineages(self, moves: list[Move]) -> dict[tuple[int, int], Move]:
+        """Re-run transfer-ins whose units now come from other layers than recorded."""
+        new = {(m.event_id, m.op_no): m for m in moves
+               if m.lineage is not None and m.producer_id == m.event_id}
+        if not new:
+            return {}
+        m = s.movements
+        stored: dict[tuple[int, int], str] = {}
+        for part in store.chunks(sorted({key[0] for key in new})):
+            stored.update(latest_lineages(self.conn, [m.c.event_id.in_(part)]))
+        return {key: move for key, move in new.items() if stored.get(key) != move.lineage}
+
     def _write_deltas(self, line_deltas: dict, move_deltas: list, trigger_id: int,
-                      reversal: Reversal | None) -> None:
-        """Recost entries (and the reversal's mirror) from the differences."""
+                      reversal: Reversal | None,
+                      lineages: dict[tuple[int, int], Move] | None = None) -> None:
+        """Recost entries (and the reversal's mirror) from the differences; a
+        changed lineage rides on its operation's recost movement (one with no
+        change in qty or value if need be)."""
+        lineages = dict(lineages or {})
         removed_id = reversal.target.id if reversal is not None else None
         entries: dict[tuple, int] = {}
         for key, amount in sorted(line_deltas.items(), key=lambda kv: (kv[0][2], kv[0][0])):
@@ -902,14 +947,22 @@ class Batch:
                     self.recost_count += 1
             self.line_rows.append((owner, owner if mirror else producer, date, entity, account,
                                    amount, sku, loc, op_no, entry_id))
-        for (event_id, op_no, producer, date), qty, value, template in move_deltas:
+        for (event_id, op_no, producer, date, *_), qty, value, template in move_deltas:
             mirror = removed_id is not None and event_id == removed_id and producer == removed_id
             owner = reversal.id if mirror else event_id  # type: ignore[union-attr]
+            lineage = None
+            if not mirror and producer == event_id and (event_id, op_no) in lineages:
+                lineage = lineages.pop((event_id, op_no)).lineage
             self.move_rows.append((
                 owner, op_no, owner if mirror else producer, "reversal" if mirror else "recost",
                 int(template.op), date, template.sku_id, template.location_id,
                 template.entity_id, template.account_id, template.counter_id, qty, value,
-                template.layer_ref, template.lot, None, None, None))
+                template.layer_ref, template.lot, None, None, lineage))
+        for move in lineages.values():
+            self.move_rows.append((
+                move.event_id, move.op_no, move.event_id, "recost", move.op, move.date,
+                move.sku_id, move.location_id, move.entity_id, move.account_id,
+                move.counter_id, 0, 0, move.layer_ref, move.lot, None, None, move.lineage))
 
     def _write_fast(self, deltas: list[FastDelta], trigger_id: int) -> None:
         """Recost entries for operations re-run in the fast lane: inventory by the

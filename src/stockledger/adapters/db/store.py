@@ -244,7 +244,7 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
     rows = conn.execute(
         select(m.c.event_id, m.c.op_no, m.c.date_ymd, func.min(m.c.op).label("op"),
                func.sum(m.c.qty_micro).label("qty"), func.sum(m.c.value_minor).label("value"),
-               func.max(m.c.layer_ref).label("layer_ref"), func.max(m.c.lot).label("lot"),
+               m.c.layer_ref, func.max(m.c.lot).label("lot"),
                func.max(m.c.account_id).label("account_id"),
                func.max(m.c.counter_account_id).label("counter_id"),
                func.max(m.c.entity_id).label("entity_id"),
@@ -256,7 +256,9 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
         .where(m.c.sku_id == sku_id, m.c.location_id == location_id,
                m.c.producer_event_id == m.c.event_id, m.c.kind != "reversal",
                m.c.event_id.not_in(reversed_ids))
-        .group_by(m.c.event_id, m.c.op_no, m.c.date_ymd)
+        # a re-run may put an operation's value on another layer (a landed cost's
+        # share follows the goods): each layer's part is an operation of its own
+        .group_by(m.c.event_id, m.c.op_no, m.c.date_ymd, m.c.layer_ref)
         .order_by(m.c.date_ymd, m.c.event_id, m.c.op_no))
     return list(rows)
 
@@ -303,14 +305,14 @@ def produced_moves(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
         out.extend(conn.execute(
             select(m.c.event_id, m.c.op_no, m.c.producer_event_id, m.c.date_ymd,
                    func.sum(m.c.qty_micro).label("qty"), func.sum(m.c.value_minor).label("value"),
-                   func.min(m.c.op).label("op"), func.max(m.c.sku_id).label("sku_id"),
-                   func.max(m.c.location_id).label("location_id"),
+                   func.min(m.c.op).label("op"), m.c.sku_id, m.c.location_id,
                    func.max(m.c.entity_id).label("entity_id"),
                    func.max(m.c.account_id).label("account_id"),
                    func.max(m.c.counter_account_id).label("counter_id"),
-                   func.max(m.c.layer_ref).label("layer_ref"), func.max(m.c.lot).label("lot"))
+                   m.c.layer_ref, func.max(m.c.lot).label("lot"))
             .where(m.c.producer_event_id.in_(part), m.c.kind != "reversal")
-            .group_by(m.c.event_id, m.c.op_no, m.c.producer_event_id, m.c.date_ymd)))
+            .group_by(m.c.event_id, m.c.op_no, m.c.producer_event_id, m.c.date_ymd,
+                      m.c.sku_id, m.c.location_id, m.c.layer_ref)))
     return out
 
 
