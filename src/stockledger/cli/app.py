@@ -543,7 +543,7 @@ def bench_post(events: Annotated[int, typer.Option("--events")] = 100_000,
         emit_json(result)
     else:
         for key, value in result.items():
-            out.print(f"{key:>16}: {value}")
+            out.print(f"{key:>24}: {value}")
 
 
 @bench_app.command("backdate")

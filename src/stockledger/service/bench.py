@@ -343,6 +343,44 @@ def fresh_workspace(db: str | None, keep: bool, name: str) -> Iterator[Workspace
 
 
 SEGMENT = 100_000
+RAW_EVENTS = 100_000
+
+
+def raw_sqlite_reference(events: int = RAW_EVENTS) -> int:
+    """This machine's yardstick: events/s of a bare sqlite3 insert of the 11 rows
+    one event needs (an event, an entry, six lines, three movements) in WAL mode,
+    1,000 events a transaction, no application work at all. Figures of `bench
+    post` from different machines compare through it."""
+    import sqlite3
+
+    folder = tempfile.mkdtemp(prefix="stockledger-raw-")
+    path = os.path.join(folder, "raw.db")
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        for table, columns in (("ev", 6), ("en", 5), ("li", 9), ("mv", 12)):
+            names = ", ".join(f"c{i} INTEGER" for i in range(columns))
+            conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, {names})")
+        started = time.perf_counter()
+        for first in range(0, events, 1000):
+            ids = range(first, first + 1000)
+            with conn:
+                conn.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?,?)",
+                                 [(i, i, 1, 2, 3, 4, 5) for i in ids])
+                conn.executemany("INSERT INTO en VALUES (?,?,?,?,?,?)",
+                                 [(i, i, 1, 2, 3, 4) for i in ids])
+                conn.executemany("INSERT INTO li VALUES (NULL,?,?,?,?,?,?,?,?,?)",
+                                 [(i, k, 1, 2, 3, 4, 5, 6, 7) for i in ids for k in range(6)])
+                conn.executemany("INSERT INTO mv VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 [(i, k, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+                                  for i in ids for k in range(3)])
+        return round(events / (time.perf_counter() - started))
+    finally:
+        conn.close()
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        os.rmdir(folder)
 
 
 def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool = False,
@@ -387,7 +425,8 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
             "peak_rss_mb": peak_rss_mb(), "mix": mix,
             "per_100k_events_per_s": segments, "posted": summary.posted,
             "exceptions": summary.exceptions, "duplicates": summary.duplicates,
-            "reconcile": status, "backend": "sqlite" if ws.sqlite else "postgresql"}
+            "reconcile": status, "backend": "sqlite" if ws.sqlite else "postgresql",
+            "raw_sqlite_events_per_s": raw_sqlite_reference()}
 
 
 def _history(n: int, sku: str = "SKU-00001", loc: str = "WH1") -> Iterator[bytes]:
