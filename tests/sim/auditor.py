@@ -157,6 +157,7 @@ class Stock:
             if not need:
                 break
             origin, lqty, lvalue = self.layers[i]
+            self._took(origin, min(lqty, need))
             if lqty <= need:
                 taken += lvalue
                 need -= lqty
@@ -168,6 +169,9 @@ class Stock:
                 need = ZERO
         self.layers = [layer for layer in self.layers if layer[1] > 0]
         return taken
+
+    def _took(self, origin: str, units: Decimal) -> None:
+        """Called for each layer an outflow takes units from (a hook for subclasses)."""
 
     def add(self, q: Decimal, value: int, origin: str) -> list[tuple[int, str, str]]:
         """An inflow: settles shortfalls oldest first (each at this inflow's cost, by

@@ -265,5 +265,17 @@ def post_stream(ws: Workspace, stream: Stream, *, after_chunk: Any = None
     return posted, statuses
 
 
+def post_all_valid(ws: Workspace, stream: Stream, label: str) -> list[Ev]:
+    """Post a stream whose every event must post (an always-valid stream);
+    returns the posted events, or fails naming each one that did not post."""
+    posted, statuses = post_stream(ws, stream)
+    rejected = [f"    {ev.id} ({ev.type} {day(ev.date)}): {statuses[ev.id].code} "
+                f"{statuses[ev.id].message}" for ev in stream.events
+                if statuses[ev.id].status != "posted"]
+    assert not rejected, (f"{label}: events of an always-valid stream were not posted:\n"
+                          + "\n".join(rejected))
+    return posted
+
+
 def end_state(ws: Workspace) -> tuple[dict, dict]:
     return engine_valuation(ws, None), engine_trial_balance(ws, None)[0]

@@ -111,31 +111,10 @@ class ComplexStock(Stock):
 
     def _take(self, q: Decimal, prefer: str | None) -> int:
         self.slices = []
-        if not q or not self.layered:
-            return super()._take(q, prefer)
-        order = list(range(len(self.layers)))
-        if self.method == "lifo":
-            order.reverse()
-        if prefer is not None:
-            order = ([i for i in order if self.layers[i][0] == prefer]
-                     + [i for i in order if self.layers[i][0] != prefer])
-        need, taken = q, 0
-        for i in order:
-            if not need:
-                break
-            origin, lqty, lvalue = self.layers[i]
-            self.slices.append((origin, micro(min(lqty, need))))
-            if lqty <= need:
-                taken += lvalue
-                need -= lqty
-                self.layers[i] = [origin, ZERO, 0]
-            else:
-                part = auditor.take_rule(lvalue, need, lqty)
-                self.layers[i] = [origin, lqty - need, lvalue - part]
-                taken += part
-                need = ZERO
-        self.layers = [layer for layer in self.layers if layer[1] > 0]
-        return taken
+        return super()._take(q, prefer)
+
+    def _took(self, origin: int, units: Decimal) -> None:  # type: ignore[override]
+        self.slices.append((origin, micro(units)))
 
     def roots(self) -> tuple[tuple[int, int], ...]:
         """The root layers the last take's units came from: a layer that came by
@@ -610,4 +589,4 @@ def naive_quantities(posted: Iterable[CEv], as_of: int | None = None
     return {k: q for k, q in qty.items() if q}
 
 
-__all__ = ["ComplexBooks", "Predictor", "audit", "predict", "naive_quantities", "BUNDLES"]
+__all__ = ["BUNDLES", "ComplexBooks", "Predictor", "audit", "naive_quantities", "predict"]

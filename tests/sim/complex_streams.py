@@ -40,7 +40,15 @@ from tests.sim.complex_setup import (
     CEv,
     parts,
 )
-from tests.sim.streams import DAYS, YEAR_MONTH, Chooser, DrawChooser, RandomChooser, Stream
+from tests.sim.streams import (
+    DAYS,
+    YEAR_MONTH,
+    Chooser,
+    DrawChooser,
+    Draws,
+    RandomChooser,
+    Stream,
+)
 
 Key = tuple[str, str]
 
@@ -114,7 +122,7 @@ class Order:
     completed: int | None  # date of its completion
 
 
-class Generator:
+class Generator(Draws):
     def __init__(self, c: Chooser, strict: bool) -> None:
         self.c = c
         self.strict = strict
@@ -126,23 +134,7 @@ class Generator:
         self.order_count = 0
         self._profiles: dict[Key, list[tuple[int, Decimal]]] = {}
 
-    # -- small draws ---------------------------------------------------------------------------
-    def chance(self, percent: int) -> bool:
-        return self.c.int(0, 99) >= 100 - percent
-
-    def pick(self, items: Any) -> Any:
-        items = list(items)
-        return items[self.c.int(0, len(items) - 1)]
-
-    def qty(self, hi: int = 20) -> Decimal:
-        whole = self.c.int(1, hi)
-        if self.chance(20):
-            return Decimal(whole - 1) + Decimal(self.pick((25, 50, 75, 10, 5))) / 100
-        return Decimal(whole)
-
-    def cost(self, lo: int = 50, hi: int = 2000) -> Decimal:
-        return Decimal(self.c.int(lo, hi)) / 100
-
+    # -- small draws (chance, pick, qty, cost: Draws) --------------------------------------
     def loc(self) -> str:
         roll = self.c.int(0, 99)
         return "WH1" if roll < 45 else ("WH2" if roll < 75 else "EU1")
@@ -236,7 +228,7 @@ class Generator:
         return out
 
     # -- events ----------------------------------------------------------------------------------
-    def make(self, kind: str, n: int) -> CEv | None:  # noqa: C901 - one branch per kind
+    def make(self, kind: str, n: int) -> CEv | None:
         eid = f"e{n:03d}"
         if kind == "receipt":
             sku, loc = self.pick(RECEIVED), self.loc()

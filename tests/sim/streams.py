@@ -406,22 +406,17 @@ GENERAL_WEIGHTS = (
 STRICT_WEIGHTS = tuple((t, w) for t, w in GENERAL_WEIGHTS if t != "reversal")
 
 
-class Generator:
-    def __init__(self, c: Chooser, strict: bool, allow: bool = False) -> None:
-        self.c = c
-        self.strict = strict
-        self.allow = allow
-        self.model = Model(allow)
-        self.events: list[Ev] = []
-        self.frontier = 1
-        self.advance = 35
+class Draws:
+    """The small draws both stream generators make from their chooser ``c``."""
 
-    # -- small draws ---------------------------------------------------------------
+    c: Chooser
+
     def chance(self, percent: int) -> bool:
         """True with about `percent` % probability; shrinks towards False."""
         return self.c.int(0, 99) >= 100 - percent
 
-    def pick(self, items: list[Any] | tuple[Any, ...]) -> Any:
+    def pick(self, items: Any) -> Any:
+        items = list(items)
         return items[self.c.int(0, len(items) - 1)]
 
     def qty(self, hi: int = 20) -> Decimal:
@@ -432,6 +427,17 @@ class Generator:
 
     def cost(self, lo: int = 50, hi: int = 2000) -> Decimal:
         return Decimal(self.c.int(lo, hi)) / 100
+
+
+class Generator(Draws):
+    def __init__(self, c: Chooser, strict: bool, allow: bool = False) -> None:
+        self.c = c
+        self.strict = strict
+        self.allow = allow
+        self.model = Model(allow)
+        self.events: list[Ev] = []
+        self.frontier = 1
+        self.advance = 35
 
     def cap(self, q: Decimal, room: Decimal) -> Decimal | None:
         """q limited to room (keeping 2 decimals); None when nothing fits."""

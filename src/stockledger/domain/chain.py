@@ -16,10 +16,14 @@ from typing import Iterable
 GENESIS = "0" * 64  # the predecessor of the first entry
 
 
+_ENTRY = "\n" + "|".join(["%s"] * 7)  # id, event, kind, entity, date, cause, producer
+_LINE = "\n" + "|".join(["%s"] * 5)  # account, amount, sku, location, op
+
+
 def entry_hash(previous: str, entry: tuple, lines: Iterable[tuple]) -> str:
     """blake2b-256 over the predecessor's hash, the entry (id, event, kind,
     entity, date, cause, producer) and its lines (account, amount, sku,
-    location, op) in order."""
-    parts = [previous, "|".join(map(str, entry))]
-    parts.extend("|".join(map(str, line)) for line in lines)
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=32).hexdigest()
+    location, op) in order: one text line each, fields as ``str`` gives them,
+    joined by ``|``."""
+    text = previous + _ENTRY % tuple(entry) + "".join([_LINE % tuple(line) for line in lines])
+    return hashlib.blake2b(text.encode(), digest_size=32).hexdigest()

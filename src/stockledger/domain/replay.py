@@ -354,11 +354,13 @@ class _Replay:
         """Re-apply the event's recorded operations on the loaded keys; returns
         whether any value changed."""
         changed = False
-        ops = sorted(self.pending.pop(event_id, ()), key=lambda item: item[1].op_no)
+        ops = self.pending.pop(event_id, ())
+        if len(ops) > 1:
+            ops = sorted(ops, key=lambda item: item[1].op_no)
+        states, products = self.states, self.products
         for key, rec in ops:
-            state = self.states[key]
-            product = self.products[key[0]]
-            qty, value = _rerun(state, rec, product, self.allow_negative)
+            state = states[key]
+            qty, value = _rerun(state, rec, products[key[0]], self.allow_negative)
             if rec.date > state.last_date:
                 state.last_date = rec.date
             if rec.op == Op.OUT:

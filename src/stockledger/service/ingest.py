@@ -138,6 +138,9 @@ class IdBlock:
         return taken
 
     def one(self) -> int:
+        if self.next is not None:  # the common case, without building a list
+            self.next += 1
+            return self.next - 1
         return self.take(1)[0]
 
 
@@ -232,17 +235,15 @@ class DbHistory:
                 self.events[event.id] = event  # type: ignore[assignment]
 
     def key_ops(self, sku_id: int, location_id: int) -> list[OpRecord]:
-        rows = store.key_history(self.conn, sku_id, location_id)
-        lineages: dict[tuple[int, int], str] = {}
-        if any(r.lineage for r in rows):
+        # the query's columns are OpRecord's fields: a row is a record as it stands
+        records = list(map(OpRecord._make, store.key_history(self.conn, sku_id, location_id)))
+        if any(rec.lineage for rec in records):
             m = s.movements
             lineages = latest_lineages(self.conn, [and_(m.c.sku_id == sku_id,
                                                         m.c.location_id == location_id)])
-        return [OpRecord(r.event_id, r.op_no, r.date_ymd, r.op, int(r.qty), int(r.value),
-                         r.layer_ref, r.lot, r.account_id, r.counter_id, r.entity_id, r.kind,
-                         r.param_qty, r.param_value,
-                         lineages.get((r.event_id, r.op_no), r.lineage))
-                for r in rows]
+            records = [rec._replace(lineage=lineages.get((rec.event_id, rec.op_no), rec.lineage))
+                       for rec in records]
+        return records
 
     def settling_events(self, sku_id: int, location_id: int) -> set[int]:
         return store.settling_events(self.conn, sku_id, location_id)

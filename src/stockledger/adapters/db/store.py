@@ -12,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, Table, and_, func, select, tuple_
+from sqlalchemy import BigInteger, Connection, Table, and_, cast, func, select, tuple_
 
 from stockledger import limits
 from stockledger.adapters.db import schema as s
@@ -162,7 +162,7 @@ def events_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tu
 def events_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
     found: dict[int, Any] = {}
     for part in chunks(sorted(set(ids))):
-        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(part))):
+        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(part))).all():
             found[row.id] = row
     return found
 
@@ -172,10 +172,10 @@ def documents_of(conn: Connection, base_ids: Iterable[int]) -> list[Any]:
     cost's `refs`), in (date, arrival) order."""
     rows: dict[int, Any] = {}
     for part in chunks(sorted(set(base_ids))):
-        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.ref_event_id.in_(part))):
+        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.ref_event_id.in_(part))).all():
             rows[row.id] = row
         many = select(s.event_refs.c.event_id).where(s.event_refs.c.ref_event_id.in_(part))
-        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(many))):
+        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(many))).all():
             rows[row.id] = row
     return sorted(rows.values(), key=lambda r: (r.date_ymd, r.id))
 
@@ -184,7 +184,7 @@ def events_of_orders(conn: Connection, orders: Iterable[str]) -> list[Any]:
     """The events of these production orders, in (date, arrival) order."""
     rows: list[Any] = []
     for part in chunks(sorted(set(orders))):
-        rows.extend(conn.execute(select(*EVENT_COLUMNS).where(s.events.c.order_ref.in_(part))))
+        rows.extend(conn.execute(select(*EVENT_COLUMNS).where(s.events.c.order_ref.in_(part))).all())
     rows.sort(key=lambda r: (r.date_ymd, r.id))
     return rows
 
@@ -242,16 +242,19 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
     m, e = s.movements, s.events
     reversed_ids = select(s.reversals.c.event_id)
     rows = conn.execute(
+        # in the order of replay.OpRecord's fields, sums as integers on every backend,
+        # so that a row is a record as it stands (a replay reads 100,000s of them)
         select(m.c.event_id, m.c.op_no, m.c.date_ymd, func.min(m.c.op).label("op"),
-               func.sum(m.c.qty_micro).label("qty"), func.sum(m.c.value_minor).label("value"),
+               cast(func.sum(m.c.qty_micro), BigInteger).label("qty"),
+               cast(func.sum(m.c.value_minor), BigInteger).label("value"),
                m.c.layer_ref, func.max(m.c.lot).label("lot"),
                func.max(m.c.account_id).label("account_id"),
                func.max(m.c.counter_account_id).label("counter_id"),
                func.max(m.c.entity_id).label("entity_id"),
+               func.max(e.c.kind).label("kind"),
                func.max(m.c.param_qty_micro).label("param_qty"),
                func.max(m.c.param_value_minor).label("param_value"),
-               func.max(m.c.lineage).label("lineage"),
-               func.max(e.c.kind).label("kind"))
+               func.max(m.c.lineage).label("lineage"))
         .select_from(m.join(e, e.c.id == m.c.event_id))
         .where(m.c.sku_id == sku_id, m.c.location_id == location_id,
                m.c.producer_event_id == m.c.event_id, m.c.kind != "reversal",
@@ -260,7 +263,7 @@ def key_history(conn: Connection, sku_id: int, location_id: int) -> list[Any]:
         # share follows the goods): each layer's part is an operation of its own
         .group_by(m.c.event_id, m.c.op_no, m.c.date_ymd, m.c.layer_ref)
         .order_by(m.c.date_ymd, m.c.event_id, m.c.op_no))
-    return list(rows)
+    return rows.all()  # fetchall: one call, not one a row
 
 
 def settling_events(conn: Connection, sku_id: int, location_id: int) -> set[int]:
@@ -294,7 +297,7 @@ def produced_lines(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
             .select_from(je.join(jl, jl.c.entry_id == je.c.id))
             .where(je.c.producer_event_id.in_(part), je.c.kind != "reversal")
             .group_by(jl.c.event_id, jl.c.producer_event_id, jl.c.date_ymd, jl.c.entity_id,
-                      jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no)))
+                      jl.c.account_id, jl.c.sku_id, jl.c.location_id, jl.c.op_no)).all())
     return out
 
 
@@ -312,7 +315,7 @@ def produced_moves(conn: Connection, producer_ids: Iterable[int]) -> list[Any]:
                    m.c.layer_ref, func.max(m.c.lot).label("lot"))
             .where(m.c.producer_event_id.in_(part), m.c.kind != "reversal")
             .group_by(m.c.event_id, m.c.op_no, m.c.producer_event_id, m.c.date_ymd,
-                      m.c.sku_id, m.c.location_id, m.c.layer_ref)))
+                      m.c.sku_id, m.c.location_id, m.c.layer_ref)).all())
     return out
 
 
