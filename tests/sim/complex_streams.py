@@ -437,15 +437,10 @@ class Generator(Draws):
 
     def run(self, count: int) -> list[CEv]:
         weights = STRICT_WEIGHTS if self.strict else GENERAL_WEIGHTS
-        total = sum(w for _, w in weights)
         self.advance = max(25, min(85, 1800 // max(1, count)))
         for _ in range(count):
             n = len(self.events)
-            roll = self.c.int(0, total - 1)
-            for kind, weight in weights:
-                if roll < weight:
-                    break
-                roll -= weight
+            kind = self.weighted(weights)
             ev = None if kind == "skip" else self.make(kind, n)
             if ev is None:
                 continue

@@ -428,6 +428,15 @@ class Draws:
     def cost(self, lo: int = 50, hi: int = 2000) -> Decimal:
         return Decimal(self.c.int(lo, hi)) / 100
 
+    def weighted(self, weights: Any) -> str:
+        """One kind of ``(kind, weight)`` pairs, drawn by weight."""
+        roll = self.c.int(0, sum(w for _, w in weights) - 1)
+        for kind, weight in weights:
+            if roll < weight:
+                break
+            roll -= weight
+        return kind
+
 
 class Generator(Draws):
     def __init__(self, c: Chooser, strict: bool, allow: bool = False) -> None:
@@ -568,15 +577,10 @@ class Generator(Draws):
 
     def run(self, count: int, skus: tuple[str, ...]) -> list[Ev]:
         weights = STRICT_WEIGHTS if self.strict else GENERAL_WEIGHTS
-        total = sum(w for _, w in weights)
         self.advance = max(25, min(85, 2400 // max(1, count)))
         for _ in range(count):
             n = len(self.events)
-            roll = self.c.int(0, total - 1)
-            for kind, weight in weights:
-                if roll < weight:
-                    break
-                roll -= weight
+            kind = self.weighted(weights)
             ev = None if kind == "skip" else self.make(kind, n, skus)
             if ev is None:
                 continue
