@@ -472,20 +472,14 @@ def fresh_workspace(backend: str, folder: Path, name: str, doc: dict[str, Any]) 
     from tests.conftest import pg_url
 
     if backend == "sqlite":
-        ws = Workspace(f"sqlite:///{folder / name}.db")
-        init_workspace(ws, check_setup(doc))
-        try:
+        with Workspace(f"sqlite:///{folder / name}.db") as ws:
+            init_workspace(ws, check_setup(doc))
             yield ws
-        finally:
-            ws.close()
         return
     with temporary_database(pg_url(), prefix="stockledger_test") as url:
-        ws = Workspace(url)
-        init_workspace(ws, check_setup(doc))
-        try:
+        with Workspace(url) as ws:
+            init_workspace(ws, check_setup(doc))
             yield ws
-        finally:
-            ws.close()
 
 
 FILE_SEEDS = {"sqlite": 24, "postgresql": 6}

@@ -42,11 +42,8 @@ def _sqlite_template(policy: str) -> str:
     if policy not in _TEMPLATES:
         folder = tempfile.TemporaryDirectory(prefix="stockledger-sim-template-")
         path = os.path.join(folder.name, "template.db")
-        ws = Workspace(f"sqlite:///{path}")
-        try:
+        with Workspace(f"sqlite:///{path}") as ws:
             init_workspace(ws, _SETUPS[policy])
-        finally:
-            ws.close()
         _TEMPLATES[policy] = (folder, path)
     return _TEMPLATES[policy][1]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any, BinaryIO, Iterator, Optional
+from typing import Annotated, Any, Optional
 
 import orjson
 import typer

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
+from typing import Callable, Iterable, NamedTuple, Protocol, Sequence
 
 from stockledger import limits
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
@@ -23,12 +23,12 @@ from stockledger.domain.events import (
     REF_REQUIRED,
     SUPPORTED_KINDS,
     UNIT_COST_KINDS,
+    Accounts,
     Event,
     EventKind,
     Line,
     Part,
     Reversal,
-    ymd,
     ymd_text,
 )
 from stockledger.domain.money import QTY_SCALE, amount_minor, qty_to_micro, round_money

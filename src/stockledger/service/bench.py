@@ -320,26 +320,17 @@ def fresh_workspace(db: str | None, keep: bool, name: str) -> Iterator[Workspace
 
     if db is None:
         with tempfile.TemporaryDirectory(prefix="stockledger-bench-") as folder:
-            ws = Workspace(os.path.join(folder, f"{name}.db"))
-            try:
+            with Workspace(os.path.join(folder, f"{name}.db")) as ws:
                 yield ws
-            finally:
-                ws.close()
         return
     url = resolve_url(db)
     if is_sqlite(url) or keep:
-        ws = Workspace(url)
-        try:
+        with Workspace(url) as ws:
             yield ws
-        finally:
-            ws.close()
         return
     with temporary_database(url, prefix=f"stockledger_{name}") as temp_url:
-        ws = Workspace(temp_url)
-        try:
+        with Workspace(temp_url) as ws:
             yield ws
-        finally:
-            ws.close()
 
 
 SEGMENT = 100_000

@@ -322,14 +322,21 @@ def _open_items(ws: Workspace, as_of: int | None, entity_code: str | None, *,
     }
 
 
+def _item_status(open_qty: int, documented: int, done: str) -> str:
+    """Why an item is open; `done` is what the document does ("billed", "invoiced")."""
+    if open_qty > 0:
+        return f"partly {done}" if documented else f"not {done}"
+    if open_qty < 0:
+        return f"{done} more than kept"
+    return "amount difference"
+
+
 def _item_figures(base_kind: EventKind, qty: dict[str, int], values: dict[str, int],
                   exp: int) -> dict[str, Any]:
     based, billed, returned = qty.get("base", 0), qty.get("billed", 0), qty.get("returned", 0)
     open_qty = based - returned - billed
     if base_kind is EventKind.RECEIPT:
-        status = ("not billed" if open_qty > 0 and not billed else "partly billed"
-                  if open_qty > 0 else "billed more than kept" if open_qty < 0
-                  else "amount difference")
+        status = _item_status(open_qty, billed, "billed")
         return {
             "qty_received": format_qty(based), "qty_returned": format_qty(returned),
             "qty_billed": format_qty(billed), "qty_open": format_qty(open_qty),
@@ -339,9 +346,7 @@ def _item_figures(base_kind: EventKind, qty: dict[str, int], values: dict[str, i
             "grni_cleared_by_returns": format_money(-values.get("purchase_return", 0), exp),
             "status": status,
         }
-    status = ("not invoiced" if open_qty > 0 and not billed else "partly invoiced"
-              if open_qty > 0 else "invoiced more than kept" if open_qty < 0
-              else "amount difference")
+    status = _item_status(open_qty, billed, "invoiced")
     return {
         "qty_shipped": format_qty(based), "qty_returned": format_qty(returned),
         "qty_invoiced": format_qty(billed), "qty_open": format_qty(open_qty),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator

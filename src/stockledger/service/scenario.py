@@ -45,18 +45,12 @@ def throwaway_workspace(server_url: str | None = None) -> Iterator[Workspace]:
     """A fresh SQLite file, or a fresh database on the PostgreSQL server of `server_url`."""
     if server_url is None or server_url.startswith("sqlite"):
         with tempfile.TemporaryDirectory(prefix="stockledger-") as folder:
-            ws = Workspace(f"sqlite:///{os.path.join(folder, 'scenario.db')}")
-            try:
+            with Workspace(f"sqlite:///{os.path.join(folder, 'scenario.db')}") as ws:
                 yield ws
-            finally:
-                ws.close()
         return
     with temporary_database(server_url) as url:
-        ws = Workspace(url)
-        try:
+        with Workspace(url) as ws:
             yield ws
-        finally:
-            ws.close()
 
 
 @contextmanager

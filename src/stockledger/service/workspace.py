@@ -79,6 +79,12 @@ class Workspace:
             with conn.begin():
                 yield conn
 
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.engine.dispose()
 
