@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,11 @@ import pytest
 from stockledger import limits
 from stockledger.adapters.formats.requests import parse_event
 from stockledger.service.bench import bench_setup, generate_stream
+from stockledger.service.ingest import batch_sizes
 from tests.cli.transcript import STOCKLEDGER, Cli
 
 EVENTS = 60_000
-KILL_AFTER_COMMIT_S = 0.6  # into the next batch (a batch of 20,000 takes seconds)
+KILL_AFTER_COMMIT_S = 0.6  # into a later batch (batches grow from 2,500 to 20,000 events)
 
 
 def sql(db: Path, query: str) -> list[tuple]:
@@ -136,9 +138,10 @@ def test_sigkill_mid_post_leaves_whole_events_and_reposting_completes(tmp_path: 
     batches = committed_batches(db)
     events_before = scalar(db, "SELECT count(*) FROM events")
     queued_before = scalar(db, "SELECT count(*) FROM exceptions")
-    total_batches = -(-EVENTS // limits.BATCH_EVENTS_MAX)
+    ends = list(accumulate(islice(batch_sizes(limits.BATCH_EVENTS_MAX), EVENTS)))
+    total_batches = next(n for n, end in enumerate(ends, 1) if end >= EVENTS)
     assert 1 <= batches < total_batches, f"{batches} of {total_batches} batches committed"
-    done = batches * limits.BATCH_EVENTS_MAX
+    done = ends[batches - 1]
     expected_keys = {(p.source, p.ext_id) for p in (parse_event(line) for line in lines[:done])}
     stored_keys = set(sql(db, "SELECT source, ext_id FROM events")) | \
         set(sql(db, "SELECT source, ext_id FROM exceptions"))

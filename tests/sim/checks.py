@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from stockledger.adapters.db import schema as s
+from stockledger.limits import SLICE_EVENTS_MAX
 from stockledger.service import reports
 from stockledger.service.ingest import ItemResult, parse_lines, post_events
 from stockledger.service.scenario import temporary_database
@@ -77,11 +78,13 @@ def fresh_workspace(backend: str, policy: str = "reject") -> Iterator[Workspace]
             ws.close()
 
 
-def post_chunk(ws: Workspace, chunk: list[Ev]) -> dict[str, ItemResult]:
+def post_chunk(ws: Workspace, chunk: list[Ev], slice_size: int = SLICE_EVENTS_MAX
+               ) -> dict[str, ItemResult]:
     """Post events in one call; every event gets exactly one result."""
     if not chunk:
         return {}
-    summary = post_events(ws, parse_lines([e.line() for e in chunk]), keep_results=True)
+    summary = post_events(ws, parse_lines([e.line() for e in chunk]), keep_results=True,
+                          slice_size=slice_size)
     results = {r.ext_id: r for r in summary.results}
     assert len(summary.results) == len(chunk) and set(results) == {e.id for e in chunk}, (
         f"post_events returned {len(summary.results)} results for {len(chunk)} events")
@@ -254,7 +257,7 @@ def post_stream(ws: Workspace, stream: Stream, *, after_chunk: Any = None
     statuses: dict[str, ItemResult] = {}
     chunks = list(stream.chunked())
     for number, chunk in enumerate(chunks, 1):
-        results = post_chunk(ws, chunk)
+        results = post_chunk(ws, chunk, stream.slice_size)
         statuses.update(results)
         posted.extend(e for e in chunk if results[e.id].status == "posted")
         if after_chunk is not None:

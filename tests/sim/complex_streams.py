@@ -48,6 +48,7 @@ from tests.sim.streams import (
     Draws,
     RandomChooser,
     Stream,
+    draw_slice_size,
 )
 
 Key = tuple[str, str]
@@ -471,7 +472,8 @@ def generate(c: Chooser, *, strict: bool = False, size: tuple[int, int] = (30, 7
             left -= part
     if left:
         chunks.append(left)
-    return ComplexStream(events, chunks or [0], STOCKED + tuple(BUNDLES), strict)  # type: ignore[arg-type]
+    return ComplexStream(events, chunks or [0], STOCKED + tuple(BUNDLES), strict,  # type: ignore[arg-type]
+                         slice_size=draw_slice_size(c))
 
 
 def in_date_order(stream: Stream) -> ComplexStream:

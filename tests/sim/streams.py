@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from stockledger.limits import SLICE_EVENTS_MAX
 from tests.conftest import base_setup
 
 YEAR_MONTH = 202601
@@ -131,6 +132,7 @@ class Stream:
     skus: tuple[str, ...]
     strict: bool = False
     policy: str = "reject"  # negative_stock
+    slice_size: int = SLICE_EVENTS_MAX  # events a posting transaction works through at once
 
     def lines(self) -> list[str]:
         return [e.line() for e in self.events]
@@ -159,7 +161,7 @@ class Stream:
             start += size
         lines = "\n".join(body)
         return (f"Stream(skus={','.join(self.skus)}, strict={self.strict}, policy={self.policy}, "
-                f"{len(self.events)} events, JSON lines:\n{lines}\n)")
+                f"slice_size={self.slice_size}, {len(self.events)} events, JSON lines:\n{lines}\n)")
 
 
 def keys_of(ev: Ev, by_id: dict[str, Ev]) -> list[tuple[str, str]]:
@@ -624,7 +626,16 @@ def generate(c: Chooser, *, strict: bool = False, policy: str = "reject",
             left -= size_
     if left:
         chunks.append(left)
-    return Stream(events, chunks or [0], tuple(skus), strict, policy)
+    return Stream(events, chunks or [0], tuple(skus), strict, policy, draw_slice_size(c))
+
+
+SLICE_SIZES = (SLICE_EVENTS_MAX, 1, 2, 3, 7)
+
+
+def draw_slice_size(c: Chooser) -> int:
+    """Small slices put several slices in one transaction, so the rows of one are
+    written (on SQLite by the writer thread) while the next is evaluated."""
+    return SLICE_SIZES[c.int(0, len(SLICE_SIZES) - 1)]
 
 
 def streams(strict: bool = False, policy: str = "reject",

@@ -308,6 +308,11 @@ def _bad_event(rng: random.Random, n: int, date: str) -> Iterator[bytes]:
                             "unit_price": "9.99"})
 
 
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -399,8 +404,20 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
                     sys.stderr.write(f"\r  {done[0]:>10,} events  {rate:,.0f}/s ")
                     sys.stderr.flush()
 
-            summary = post_events(ws, parse_file(path, setup=ws.current_setup()), progress=tick)
+            waited = [0.0]
+
+            def on_wait(seconds: float) -> None:
+                waited[0] += seconds
+
+            thread_before = time.thread_time()
+            summary = post_events(ws, parse_file(path, setup=ws.current_setup(),
+                                                 on_wait=on_wait), progress=tick)
             seconds = time.perf_counter() - started
+            # where the time went: the CPU of the posting thread and of the parser
+            # process, and how long the posting thread waited for the parser
+            cpu = {"posting_thread": round(time.thread_time() - thread_before, 2),
+                   "parser_process": round(_cpu_seconds(resource.RUSAGE_CHILDREN), 2),
+                   "posting_waited_for_parser": round(waited[0], 2)}
             if progress:
                 sys.stderr.write("\n")
             from stockledger.service.reports import reconcile
@@ -417,7 +434,7 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
             "per_100k_events_per_s": segments, "posted": summary.posted,
             "exceptions": summary.exceptions, "duplicates": summary.duplicates,
             "reconcile": status, "backend": "sqlite" if ws.sqlite else "postgresql",
-            "raw_sqlite_events_per_s": raw_sqlite_reference()}
+            "cpu_seconds": cpu, "raw_sqlite_events_per_s": raw_sqlite_reference()}
 
 
 def _history(n: int, sku: str = "SKU-00001", loc: str = "WH1") -> Iterator[bytes]:

@@ -308,6 +308,8 @@ class Batch:
         self.retry, self.dry_run, self.keep_results = retry, dry_run, keep_results
         self.setup: Setup = ws.setup(conn)
         self.allow_negative = self.setup.policies.allow_negative
+        # the closures hold `conn`, not the batch: a batch is no reference cycle, so
+        # reference counting frees it (and all it holds) at once
         self.stored = StoredEvents(ws, lambda: conn)
         self.closed = store.closed_periods(conn)
         self.chain = store.chain_head(conn, lock=True)  # (seq, hash) of the last entry
@@ -321,6 +323,7 @@ class Batch:
         self.entry_rows: list[tuple] = []
         self.line_rows: list[tuple] = []
         self.move_rows: list[tuple] = []
+        self.ref_rows: list[tuple[int, int]] = []  # event_refs (landed costs)
         self.exception_puts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         self.exception_posted: dict[tuple[str, str], Any] = {}
         self.dirty: set[tuple[int, int]] = set()
@@ -384,13 +387,12 @@ class Batch:
         self._result(parsed, "exception", rejection.code.value, rejection.message)
 
     # -- the batch -----------------------------------------------------------------------
-    # -- the batch -----------------------------------------------------------------------
-    def run(self, items: list[Parsed]) -> None:
+    def run(self, items: list[Parsed], slice_size: int = limits.SLICE_EVENTS_MAX) -> None:
         """One transaction, worked through in slices: a slice's reads, then its
         evaluation, then its rows written (not committed), so later slices find
         earlier events in the database."""
-        for start in range(0, len(items), limits.SLICE_EVENTS_MAX):
-            candidates = self._sort_out(items[start:start + limits.SLICE_EVENTS_MAX])
+        for start in range(0, len(items), slice_size):
+            candidates = self._sort_out(items[start:start + slice_size])
             self._resolve_all(candidates)
             self._prefetch(candidates)
             for cand in candidates:
@@ -515,17 +517,25 @@ class Batch:
                 bases.add(event.ref.id)
         self.load_positions(keys)
         orders = sorted({c.event.order for c in candidates if c.event is not None
-                         and c.event.order is not None and c.event.order not in self.wip_pools})
+                         and c.event.order is not None and c.event.order not in self.wip_pools
+                         and c.event.order not in self.docs_by_order})
         if orders:
             self._prefetch_orders(orders)
         in_batch_ids = {e.id for e in self.in_batch.values()}
-        stored_bases = [b for b in bases if b not in in_batch_ids]
+        stored_bases = [b for b in bases if b not in in_batch_ids and b not in self.pool_built
+                        and b not in self.docs_by_base]
         if stored_bases:
             self._prefetch_pools(stored_bases)
 
+    # A base's documents (a production order's events) are read once a batch, or
+    # again after a replay resets the pools: posting a document builds its base's
+    # pool first, which then lives on in memory; read again, they would be counted
+    # twice.
+
     def _prefetch_pools(self, bases: list[int]) -> None:
-        rows = store.documents_of(self.conn, bases)
-        gone = store.reversed_among(self.conn, [r.id for r in rows])
+        conn = self.conn
+        rows = store.documents_of(conn, bases)
+        gone = store.reversed_among(conn, [r.id for r in rows])
         docs = self.stored.resolve_rows([r for r in rows if r.id not in gone])
         for base in bases:
             self.docs_by_base.setdefault(base, [])
@@ -535,7 +545,7 @@ class Batch:
                 self.docs_by_base[doc.ref.id].append(doc)
         for base_docs in self.docs_by_base.values():
             base_docs.sort(key=lambda d: (d.date, d.id))
-        for (event_id, op_no), (_, value) in store.op_values(self.conn, bases).items():
+        for (event_id, op_no), (_, value) in store.op_values(conn, bases).items():
             self.base_values[(event_id, op_no)] = value
 
     # -- positions ------------------------------------------------------------------------
@@ -550,11 +560,12 @@ class Batch:
             return
         cache = self.ws.positions
         known = [cache[k].id for k in keys if k in cache and cache[k].id is not None]
-        versions = store.position_versions(self.conn, known, lock=True) if known else {}
+        conn = self.conn
+        versions = store.position_versions(conn, known, lock=True) if known else {}
         stale = [k for k in keys if k not in cache or cache[k].id is None
                  or versions.get(cache[k].id) != cache[k].version]
         if stale:
-            rows = store.positions_by_keys(self.conn, stale, lock=True)
+            rows = store.positions_by_keys(conn, stale, lock=True)
             for key in stale:
                 product = self.setup.product_by_id(key[0])
                 row = rows.get(key)
@@ -645,15 +656,16 @@ class Batch:
 
     def _prefetch_orders(self, orders: list[str]) -> None:
         """The posted events of these production orders, and their issues' costs."""
-        rows = store.events_of_orders(self.conn, orders)
-        gone = store.reversed_among(self.conn, [r.id for r in rows])
+        conn = self.conn
+        rows = store.events_of_orders(conn, orders)
+        gone = store.reversed_among(conn, [r.id for r in rows])
         events = [e for e in self.stored.resolve_rows([r for r in rows if r.id not in gone])
                   if isinstance(e, Event)]
         for order in orders:
             self.docs_by_order.setdefault(order, [])
         for event in sorted(events, key=lambda e: (e.date, e.id)):
             self.docs_by_order[event.order].append(event)  # type: ignore[index]
-        for key, (_, value) in store.op_values(self.conn, [e.id for e in events]).items():
+        for key, (_, value) in store.op_values(conn, [e.id for e in events]).items():
             self.base_values[key] = value
 
     def _build_pools(self, base: Event) -> None:
@@ -750,9 +762,7 @@ class Batch:
                                 event.entity.id, ref, order, event.config_version,
                                 parsed.content_hash, parsed.payload, self.batch_id))
         if isinstance(event, Event) and len(event.refs) > 1:
-            self.conn.execute(s.event_refs.insert(), [
-                {"event_id": event.id, "ref_event_id": ref_id}
-                for ref_id in sorted({r.id for r in event.refs})])
+            self.ref_rows.extend((event.id, ref_id) for ref_id in sorted({r.id for r in event.refs}))
         key = (parsed.source, parsed.ext_id)
         self.exception_puts.pop(key, None)
         if isinstance(event, Event):
@@ -906,10 +916,8 @@ class Batch:
         self.op_values.clear()
 
     def _discard_pending(self) -> None:
-        self.event_rows.clear()
-        self.entry_rows.clear()
-        self.line_rows.clear()
-        self.move_rows.clear()
+        self.event_rows, self.entry_rows, self.line_rows, self.move_rows = [], [], [], []
+        self.ref_rows = []
 
     def _changed_lineages(self, moves: list[Move]) -> dict[tuple[int, int], Move]:
         """Re-run transfer-ins whose units now come from other layers than recorded."""
@@ -1043,6 +1051,7 @@ class Batch:
                                                              self.line_rows))
         self._chain_entries()
         store.insert_rows(conn, s.events, EVENT_COLUMNS, self.event_rows)
+        store.insert_rows(conn, s.event_refs, ("event_id", "ref_event_id"), self.ref_rows)
         store.insert_rows(conn, s.journal_entries, ENTRY_COLUMNS, self.entry_rows)
         store.insert_rows(conn, s.journal_lines, LINE_COLUMNS, self.line_rows)
         store.insert_rows(conn, s.movements, MOVE_COLUMNS, self.move_rows)
@@ -1062,6 +1071,7 @@ class Batch:
         cache = self.ws.positions
         inserts, updates = [], []
         new_keys = [k for k in self.dirty if cache[k].id is None]
+        new = set(new_keys)
         new_ids = store.allocate_ids(self.conn, s.positions, len(new_keys)) if new_keys else []
         for key, new_id in zip(new_keys, new_ids):
             cache[key].id = new_id
@@ -1069,7 +1079,7 @@ class Batch:
             cached = cache[key]
             state = cached.state
             data = orjson.dumps(state.to_data()).decode()
-            if key in new_keys:
+            if key in new:
                 inserts.append((cached.id, key[0], key[1], state.qty_total, state.value_total,
                                 state.last_date, 1, data))
                 cached.version = 1
@@ -1199,15 +1209,30 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _batches(items: Iterable[Parsed], size: int) -> Iterator[list[Parsed]]:
+def batch_sizes(size_max: int) -> Iterator[int]:
+    """How many events each transaction takes at most: small at first, so that
+    posting starts (and commits) as soon as the parser has read a little, then
+    doubling up to `size_max`."""
+    size = min(size_max, limits.BATCH_EVENTS_FIRST)
+    while True:
+        yield size
+        size = min(size_max, size * 2)
+
+
+def _batches(items: Iterable[Parsed], size_max: int) -> Iterator[list[Parsed]]:
+    """Events in batches; an event whose key is already in the batch with other
+    content starts a new one (it is a conflict, to be judged against the first)."""
     batch: list[Parsed] = []
     hashes: dict[tuple[str, str], str] = {}
+    sizes = batch_sizes(size_max)
+    size = next(sizes)
     for parsed in items:
         key = (parsed.source, parsed.ext_id)
         previous = hashes.get(key)
         if len(batch) >= size or (previous is not None and previous != parsed.content_hash):
             yield batch
             batch, hashes = [], {}
+            size = next(sizes)
         batch.append(parsed)
         hashes[key] = parsed.content_hash
     if batch:
@@ -1217,16 +1242,19 @@ def _batches(items: Iterable[Parsed], size: int) -> Iterator[list[Parsed]]:
 def post_events(ws: Workspace, items: Iterable[Parsed], *, origin: str = "post",
                 dry_run: bool = False, retry: bool = False, keep_results: bool = False,
                 batch_size: int = limits.BATCH_EVENTS_MAX,
+                slice_size: int = limits.SLICE_EVENTS_MAX,
                 progress: Callable[[int], None] | None = None) -> PostSummary:
-    """Post parsed events; returns counts (and per-event results when asked)."""
+    """Post parsed events; returns counts (and per-event results when asked).
+    A batch is one transaction, worked through in slices of `slice_size` events."""
     ws.require()
     with collector_paused():
         return _post_all(ws, items, origin=origin, dry_run=dry_run, retry=retry,
-                         keep_results=keep_results, batch_size=batch_size, progress=progress)
+                         keep_results=keep_results, batch_size=batch_size,
+                         slice_size=slice_size, progress=progress)
 
 
 def _post_all(ws: Workspace, items: Iterable[Parsed], *, origin: str, dry_run: bool,
-              retry: bool, keep_results: bool, batch_size: int,
+              retry: bool, keep_results: bool, batch_size: int, slice_size: int,
               progress: Callable[[int], None] | None) -> PostSummary:
     summary = PostSummary()
     started = time.perf_counter()
@@ -1237,7 +1265,7 @@ def _post_all(ws: Workspace, items: Iterable[Parsed], *, origin: str, dry_run: b
                 with ws.write() as conn:
                     batch = Batch(ws, conn, partial, retry=retry, dry_run=dry_run,
                                   keep_results=keep_results, origin=origin)
-                    batch.run(items_batch)
+                    batch.run(items_batch, slice_size)
                     partial.recosts += batch.recost_count
                     if dry_run:
                         raise _Rollback
@@ -1297,11 +1325,13 @@ def parse_lines(lines: Iterable[str | bytes], name: str = "") -> Iterator[Parsed
 
 def parse_file(path: str, name: str = "", *, helper: bool = True,
                on_bytes: Callable[[int], None] | None = None,
-               setup: Setup | None = None) -> Iterator[Parsed]:
+               setup: Setup | None = None,
+               on_wait: Callable[[float], None] | None = None) -> Iterator[Parsed]:
     """Parse a JSON-lines file, in order. With `helper`, a second process reads,
     validates and canonicalises the file in chunks while this one posts (the
     machine's other core); the pipe between them blocks when full, so memory
-    stays flat however large the file."""
+    stays flat however large the file. `on_wait(seconds)`: time spent waiting
+    for the parser process (benchmarks report it)."""
     if not helper:
         with open(path, "rb") as handle:
             lines: Iterable[bytes] = handle
@@ -1320,7 +1350,12 @@ def parse_file(path: str, name: str = "", *, helper: bool = True,
     process.start()
     try:
         while True:
-            message = queue.get()
+            if on_wait is None:
+                message = queue.get()
+            else:
+                started = time.perf_counter()
+                message = queue.get()
+                on_wait(time.perf_counter() - started)
             if message is None:
                 break
             if isinstance(message, str):
