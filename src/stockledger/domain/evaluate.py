@@ -28,7 +28,11 @@ from stockledger.domain.events import Event, EventKind, Line, Part
 from stockledger.domain.money import UnitCost, allocate, div_half_up, format_qty, take_share
 from stockledger.domain.pools import ReceiptPool, ShipmentPool, WipPool
 from stockledger.domain.setup import CogsOn, Method, Product, Role
+from stockledger.domain.members import members
 from stockledger.domain.states import LAYERED, Settlement, Shortfall, StockState, pack_origin
+
+ROLE, METHOD, COGS_ON = members(Role), members(Method), members(CogsOn)  # see domain.members
+KIND, CODE = members(EventKind), members(ErrorCode)
 
 SLOTS_PER_LINE = 64
 
@@ -90,6 +94,9 @@ class GLLine(NamedTuple):
 
 
 _IN, _OUT, _VALUE, _COUNT = int(Op.IN), int(Op.OUT), int(Op.VALUE), int(Op.COUNT)
+# a record from a tuple of all its fields, without NamedTuple's keyword-handling __new__
+# (a third of the cost; the hot paths build several records an event)
+_new = tuple.__new__
 _STANDARD, _REVALUE = int(Op.STANDARD), int(Op.REVALUE)
 
 
@@ -169,8 +176,8 @@ class Emitter:
     def line(self, account_id: int | None, amount: int, entity_id: int, sku_id: int | None,
              location_id: int | None, op_no: int | None) -> None:
         if amount and account_id is not None:
-            self.lines.append(GLLine(self.event_id, self.event_id, self.date, entity_id,
-                                     account_id, amount, sku_id, location_id, op_no))
+            self.lines.append(_new(GLLine, (self.event_id, self.event_id, self.date, entity_id,
+                                            account_id, amount, sku_id, location_id, op_no)))
 
     # -- the four stock operations ------------------------------------------------
     def out(self, op_no: int, product: Product, location_id: int, qty: int, entity_id: int,
@@ -184,7 +191,7 @@ class Emitter:
         if short:
             if not (shortfall_ok and self.ctx.allow_negative):
                 have = format_qty(taken_qty)
-                raise Rejection(ErrorCode.INSUFFICIENT_STOCK,
+                raise Rejection(CODE.INSUFFICIENT_STOCK,
                                 f"{product.sku}" + (f" lot {lot}" if lot else "")
                                 + f": {have} on hand at this date, {format_qty(qty)} needed")
             short_value = state.current_cost().value_of(short)
@@ -194,15 +201,16 @@ class Emitter:
         event_id, date, sku = self.event_id, self.date, product.id
         if date > state.last_date:
             state.last_date = date
-        self.moves.append(Move(event_id, op_no, event_id, "post", _OUT, date, sku, location_id,
-                               entity_id, account_id, counter_id, -qty, -value, prefer, lot))
+        self.moves.append(_new(Move, (event_id, op_no, event_id, "post", _OUT, date, sku,
+                                      location_id, entity_id, account_id, counter_id, -qty,
+                                      -value, prefer, lot, None, None, None)))
         if gl and value:
             append = self.lines.append
-            append(GLLine(event_id, event_id, date, entity_id, account_id, -value, sku,
-                          location_id, op_no))
+            append(_new(GLLine, (event_id, event_id, date, entity_id, account_id, -value, sku,
+                                 location_id, op_no)))
             if counter_id is not None:
-                append(GLLine(event_id, event_id, date, entity_id, counter_id, value, sku,
-                              location_id, op_no))
+                append(_new(GLLine, (event_id, event_id, date, entity_id, counter_id, value, sku,
+                                     location_id, op_no)))
         return value
 
     def inflow(self, op_no: int, product: Product, location_id: int, qty: int, value: int | None,
@@ -217,16 +225,17 @@ class Emitter:
         settlements = state.add(qty, value, pack_origin(event_id, op_no), date, lot, lineage)
         if date > state.last_date:
             state.last_date = date
-        self.moves.append(Move(event_id, op_no, event_id, "post", _IN, date, sku, location_id,
-                               entity_id, account_id, counter_id, qty, value, None, lot, None,
-                               None, json.dumps(lineage) if lineage else None))
+        self.moves.append(_new(Move, (event_id, op_no, event_id, "post", _IN, date, sku,
+                                      location_id, entity_id, account_id, counter_id, qty, value,
+                                      None, lot, None, None,
+                                      json.dumps(lineage) if lineage else None)))
         if gl and value:
             append = self.lines.append
-            append(GLLine(event_id, event_id, date, entity_id, account_id, value, sku,
-                          location_id, op_no))
+            append(_new(GLLine, (event_id, event_id, date, entity_id, account_id, value, sku,
+                                 location_id, op_no)))
             if counter_id is not None:
-                append(GLLine(event_id, event_id, date, entity_id, counter_id, -value, sku,
-                              location_id, op_no))
+                append(_new(GLLine, (event_id, event_id, date, entity_id, counter_id, -value, sku,
+                                     location_id, op_no)))
         if settlements:
             self._settle(settlements, sku, location_id)
         return value
@@ -262,9 +271,10 @@ class Emitter:
         state.add_value(origin, share)
         if self.date > state.last_date:
             state.last_date = self.date
-        self.moves.append(Move(self.event_id, op_no, self.event_id, "post", _VALUE, self.date,
-                               product.id, location_id, entity_id, account_id, counter_id, 0,
-                               share, origin, None, received_qty, difference))
+        self.moves.append(_new(Move, (self.event_id, op_no, self.event_id, "post", _VALUE,
+                                      self.date, product.id, location_id, entity_id, account_id,
+                                      counter_id, 0, share, origin, None, received_qty,
+                                      difference, None)))
         self.line(account_id, share, entity_id, product.id, location_id, op_no)
         self.line(counter_id, difference - share, entity_id, product.id, location_id, op_no)
         return share
@@ -333,7 +343,7 @@ class Emitter:
         state = self.stock(product, location_id)
         current = state.current_cost()
         if unit.value_minor * current.qty_micro > current.value_minor * unit.qty_micro:
-            raise Rejection(ErrorCode.INVALID_EVENT,
+            raise Rejection(CODE.INVALID_EVENT,
                             f"{product.sku}: revaluation writes down only; the current unit cost "
                             f"is below the one given")
         delta = state.revalue_to(unit)
@@ -373,14 +383,14 @@ def _receipt(ev: Event, em: Emitter) -> None:
         acc = part.accounts
         actual = line.amount or 0
         value = actual
-        if part.product.method is Method.STANDARD:
+        if part.product.method is METHOD.STANDARD:
             standard = em.ctx.stock(part.product, loc).standard
             value = standard.value_of(part.qty) if standard is not None else actual
         em.inflow(op_number(line.index, 0), part.product, loc, part.qty, value, entity,
-                  acc[Role.INVENTORY], None, lot=line.lot)
-        em.line(acc[Role.GRNI], -actual, entity, part.product.id, loc, None)
+                  acc[ROLE.INVENTORY], None, lot=line.lot)
+        em.line(acc[ROLE.GRNI], -actual, entity, part.product.id, loc, None)
         if value != actual:
-            em.line(acc[Role.PPV], actual - value, entity, part.product.id, loc, None)
+            em.line(acc[ROLE.PPV], actual - value, entity, part.product.id, loc, None)
 
 
 def _opening_balance(ev: Event, em: Emitter) -> None:
@@ -390,8 +400,8 @@ def _opening_balance(ev: Event, em: Emitter) -> None:
         part = _inventory_part(line)
         amount = line.amount or 0
         em.inflow(op_number(line.index, 0), part.product, loc, part.qty, amount, entity,
-                  part.accounts[Role.INVENTORY], None, lot=line.lot)
-        em.line(part.accounts[Role.OPENING_BALANCE], -amount, entity, part.product.id, loc, None)
+                  part.accounts[ROLE.INVENTORY], None, lot=line.lot)
+        em.line(part.accounts[ROLE.OPENING_BALANCE], -amount, entity, part.product.id, loc, None)
 
 
 def _receipt_pool(em: Emitter, receipt: Event, line: Line) -> ReceiptPool:
@@ -417,27 +427,27 @@ def _vendor_bill(ev: Event, em: Emitter) -> None:
         origin = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
         if line.qty > 0:
             cleared = pool.bill(line.qty)
-            em.line(acc[Role.GRNI], cleared, entity, sku, loc, op)
-            em.line(acc[Role.AP], -ap_total, entity, sku, loc, None)
+            em.line(acc[ROLE.GRNI], cleared, entity, sku, loc, op)
+            em.line(acc[ROLE.AP], -ap_total, entity, sku, loc, None)
             difference = ap_total - cleared
         else:
             qty = -line.qty
             covered, grni_back, rest, put_back = pool.credit(qty)
             ap_covered = take_share(ap_total, covered, qty)
-            em.line(acc[Role.AP], ap_total, entity, sku, loc, None)
-            em.line(acc[Role.GRNI], -(grni_back + put_back), entity, sku, loc, op)
+            em.line(acc[ROLE.AP], ap_total, entity, sku, loc, None)
+            em.line(acc[ROLE.GRNI], -(grni_back + put_back), entity, sku, loc, op)
             difference = put_back - (ap_total - ap_covered)
             covered_ppv = grni_back - ap_covered
-            if not rest or part.product.method is Method.STANDARD:
-                em.line(acc[Role.PPV], covered_ppv + (difference if rest else 0), entity, sku,
+            if not rest or part.product.method is METHOD.STANDARD:
+                em.line(acc[ROLE.PPV], covered_ppv + (difference if rest else 0), entity, sku,
                         loc, op)
                 continue
-            em.line(acc[Role.PPV], covered_ppv, entity, sku, loc, op)
-        if part.product.method is Method.STANDARD:
-            em.line(acc[Role.PPV], difference, entity, sku, loc, op)
+            em.line(acc[ROLE.PPV], covered_ppv, entity, sku, loc, op)
+        if part.product.method is METHOD.STANDARD:
+            em.line(acc[ROLE.PPV], difference, entity, sku, loc, op)
         else:
             em.value(op + 1, part.product, loc, origin, difference, pool.received_qty, entity,
-                     acc[Role.INVENTORY], acc[Role.COGS])
+                     acc[ROLE.INVENTORY], acc[ROLE.COGS])
 
 
 def _purchase_return(ev: Event, em: Emitter) -> None:
@@ -451,7 +461,7 @@ def _purchase_return(ev: Event, em: Emitter) -> None:
         acc = part.accounts
         op = op_number(line.index, 0)
         if receipt is None:
-            em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY], acc[Role.GRNI],
+            em.out(op, part.product, loc, part.qty, entity, acc[ROLE.INVENTORY], acc[ROLE.GRNI],
                    lot=line.lot)
             continue
         prefer = None
@@ -459,10 +469,10 @@ def _purchase_return(ev: Event, em: Emitter) -> None:
             prefer = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
         pool = _receipt_pool(em, receipt, line)
         grni = pool.purchase_return(part.qty)
-        cost = em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY], None,
+        cost = em.out(op, part.product, loc, part.qty, entity, acc[ROLE.INVENTORY], None,
                       prefer=prefer, lot=line.lot)
-        em.line(acc[Role.GRNI], grni, entity, part.product.id, loc, op)
-        em.line(acc[Role.PPV], cost - grni, entity, part.product.id, loc, op)
+        em.line(acc[ROLE.GRNI], grni, entity, part.product.id, loc, op)
+        em.line(acc[ROLE.PPV], cost - grni, entity, part.product.id, loc, op)
 
 
 def _shipment(ev: Event, em: Emitter) -> None:
@@ -473,10 +483,10 @@ def _shipment(ev: Event, em: Emitter) -> None:
     for line in ev.lines:
         for part in line.parts:
             acc = part.accounts
-            counter = acc[Role.GSNI] if part.product.category.cogs_on is CogsOn.INVOICE \
-                else acc[Role.COGS]
+            counter = acc[ROLE.GSNI] if part.product.category.cogs_on is COGS_ON.INVOICE \
+                else acc[ROLE.COGS]
             em.out(op_number(line.index, part.slot), part.product, loc, part.qty, entity,
-                   acc[Role.INVENTORY], counter, lot=line.lot, shortfall_ok=True)
+                   acc[ROLE.INVENTORY], counter, lot=line.lot, shortfall_ok=True)
 
 
 def _shipment_parts(shipment: Event, line: Line) -> tuple[Line, list[tuple[Part, Part]]]:
@@ -487,7 +497,7 @@ def _shipment_parts(shipment: Event, line: Line) -> tuple[Line, list[tuple[Part,
     for part in line.parts:
         match = next((p for p in shipped.parts if p.product.id == part.product.id), None)
         if match is None:
-            raise Rejection(ErrorCode.INVALID_EVENT, f"{line.product.sku}: component "
+            raise Rejection(CODE.INVALID_EVENT, f"{line.product.sku}: component "
                             f"{part.product.sku} was not part of shipment {shipment.ext_id!r}")
         pairs.append((part, match))
     return shipped, pairs
@@ -503,15 +513,15 @@ def _customer_invoice(ev: Event, em: Emitter) -> None:
     for line in ev.lines:
         shipped, pairs = _shipment_parts(shipment, line)
         amount = line.amount or 0
-        em.line(line.accounts[Role.AR], amount, entity, line.product.id, loc, None)
-        em.line(line.accounts[Role.REVENUE], -amount, entity, line.product.id, loc, None)
+        em.line(line.accounts[ROLE.AR], amount, entity, line.product.id, loc, None)
+        em.line(line.accounts[ROLE.REVENUE], -amount, entity, line.product.id, loc, None)
         for part, shipped_part in pairs:
             pool = em.shipment_pool(shipment, op_number(shipped.index, shipped_part.slot))
             moved = pool.invoice(part.qty if line.qty > 0 else -part.qty)
             if pool.on_invoice:
                 op = op_number(line.index, part.slot)
-                em.line(part.accounts[Role.COGS], moved, entity, part.product.id, loc, op)
-                em.line(part.accounts[Role.GSNI], -moved, entity, part.product.id, loc, op)
+                em.line(part.accounts[ROLE.COGS], moved, entity, part.product.id, loc, op)
+                em.line(part.accounts[ROLE.GSNI], -moved, entity, part.product.id, loc, op)
 
 
 def _sales_return(ev: Event, em: Emitter) -> None:
@@ -525,7 +535,7 @@ def _sales_return(ev: Event, em: Emitter) -> None:
             for part in line.parts:
                 op = op_number(line.index, 2 * part.slot)
                 em.inflow(op + 1, part.product, loc, part.qty, None, entity,
-                          part.accounts[Role.INVENTORY], part.accounts[Role.COGS], lot=line.lot)
+                          part.accounts[ROLE.INVENTORY], part.accounts[ROLE.COGS], lot=line.lot)
             continue
         shipped, pairs = _shipment_parts(shipment, line)
         for part, shipped_part in pairs:
@@ -533,10 +543,10 @@ def _sales_return(ev: Event, em: Emitter) -> None:
             pool = em.shipment_pool(shipment, op_number(shipped.index, shipped_part.slot))
             from_gsni, from_cogs = pool.sales_return(part.qty)
             acc = part.accounts
-            em.line(acc.get(Role.GSNI), -from_gsni, entity, part.product.id, loc, op)
-            em.line(acc[Role.COGS], -from_cogs, entity, part.product.id, loc, op)
+            em.line(acc.get(ROLE.GSNI), -from_gsni, entity, part.product.id, loc, op)
+            em.line(acc[ROLE.COGS], -from_cogs, entity, part.product.id, loc, op)
             em.inflow(op + 1, part.product, loc, part.qty, from_gsni + from_cogs, entity,
-                      acc[Role.INVENTORY], None, lot=line.lot)
+                      acc[ROLE.INVENTORY], None, lot=line.lot)
 
 
 def _transfer(ev: Event, em: Emitter) -> None:
@@ -552,9 +562,9 @@ def _transfer(ev: Event, em: Emitter) -> None:
     for line in ev.lines:
         part = _inventory_part(line)
         sku = part.product.id
-        account_from = part.accounts[Role.INVENTORY]
+        account_from = part.accounts[ROLE.INVENTORY]
         to_accounts = ev.to_accounts[line.index]
-        account_to = to_accounts[Role.INVENTORY]
+        account_to = to_accounts[ROLE.INVENTORY]
         op = op_number(line.index, 0)
         slices: list[tuple[int, int, int]] | None = [] if part.product.method in LAYERED \
             else None
@@ -571,11 +581,11 @@ def _transfer(ev: Event, em: Emitter) -> None:
         # goods that leave the entity are sold (at the transfer price): the
         # receiver's layer starts a lineage of its own (decision 0011)
         price = line.amount if line.amount is not None else cost
-        em.line(part.accounts[Role.IC_RECEIVABLE], price, entity, sku, source, op)
-        em.line(part.accounts[Role.IC_GAIN], cost - price, entity, sku, source, op)
+        em.line(part.accounts[ROLE.IC_RECEIVABLE], price, entity, sku, source, op)
+        em.line(part.accounts[ROLE.IC_GAIN], cost - price, entity, sku, source, op)
         em.inflow(op + 1, part.product, destination, part.qty, price, receiver, account_to, None,
                   lot=line.lot)
-        em.line(to_accounts[Role.IC_PAYABLE], -price, receiver, sku, destination, op + 1)
+        em.line(to_accounts[ROLE.IC_PAYABLE], -price, receiver, sku, destination, op + 1)
 
 
 def _adjustment(ev: Event, em: Emitter) -> None:
@@ -588,11 +598,11 @@ def _adjustment(ev: Event, em: Emitter) -> None:
         acc = part.accounts
         op = op_number(line.index, 0)
         if line.qty < 0:
-            em.out(op, part.product, loc, part.qty, entity, acc[Role.INVENTORY],
-                   acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot, shortfall_ok=True)
+            em.out(op, part.product, loc, part.qty, entity, acc[ROLE.INVENTORY],
+                   acc[ROLE.INVENTORY_ADJUSTMENT], lot=line.lot, shortfall_ok=True)
         else:
-            em.inflow(op, part.product, loc, part.qty, line.amount, entity, acc[Role.INVENTORY],
-                      acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot)
+            em.inflow(op, part.product, loc, part.qty, line.amount, entity, acc[ROLE.INVENTORY],
+                      acc[ROLE.INVENTORY_ADJUSTMENT], lot=line.lot)
 
 
 def _cycle_count(ev: Event, em: Emitter) -> None:
@@ -604,7 +614,7 @@ def _cycle_count(ev: Event, em: Emitter) -> None:
         part = _inventory_part(line)
         acc = part.accounts
         em.count(op_number(line.index, 0), part.product, loc, part.qty, entity,
-                 acc[Role.INVENTORY], acc[Role.INVENTORY_ADJUSTMENT], lot=line.lot)
+                 acc[ROLE.INVENTORY], acc[ROLE.INVENTORY_ADJUSTMENT], lot=line.lot)
 
 
 def _assembly(ev: Event, em: Emitter) -> None:
@@ -619,10 +629,10 @@ def _assembly(ev: Event, em: Emitter) -> None:
         total = 0
         for part in line.parts:
             total += em.out(op_number(line.index, part.slot), part.product, loc, part.qty, entity,
-                            part.accounts[Role.INVENTORY], None, lot=line.lot)
+                            part.accounts[ROLE.INVENTORY], None, lot=line.lot)
         em.inflow(op_number(line.index, KIT_SLOT), kit, loc, line.qty, total + extra, entity,
-                  line.accounts[Role.INVENTORY], None, lot=line.lot)
-        em.line(line.accounts.get(Role.APPLIED_OVERHEAD), -extra, entity, kit.id, loc, None)
+                  line.accounts[ROLE.INVENTORY], None, lot=line.lot)
+        em.line(line.accounts.get(ROLE.APPLIED_OVERHEAD), -extra, entity, kit.id, loc, None)
 
 
 def _disassembly(ev: Event, em: Emitter) -> None:
@@ -634,14 +644,14 @@ def _disassembly(ev: Event, em: Emitter) -> None:
     for line in ev.lines:
         kit = line.product
         cost = em.out(op_number(line.index, KIT_SLOT), kit, loc, line.qty, entity,
-                      line.accounts[Role.INVENTORY], None, lot=line.lot)
+                      line.accounts[ROLE.INVENTORY], None, lot=line.lot)
         weights = _cost_weights([em.stock(part.product, loc).current_cost()
                                  for part in line.parts], [part.qty for part in line.parts])
         if not any(weights):
             weights = [part.qty for part in line.parts]
         for part, share in zip(line.parts, allocate(cost, weights)):
             em.inflow(op_number(line.index, part.slot), part.product, loc, part.qty, share,
-                      entity, part.accounts[Role.INVENTORY], None, lot=line.lot)
+                      entity, part.accounts[ROLE.INVENTORY], None, lot=line.lot)
 
 
 def _cost_weights(costs: list[UnitCost], qtys: list[int]) -> list[int]:
@@ -661,7 +671,7 @@ def _production_issue(ev: Event, em: Emitter) -> None:
     for line in ev.lines:
         part = _inventory_part(line)
         cost = em.out(op_number(line.index, 0), part.product, loc, part.qty, entity,
-                      part.accounts[Role.INVENTORY], part.accounts[Role.WIP], lot=line.lot)
+                      part.accounts[ROLE.INVENTORY], part.accounts[ROLE.WIP], lot=line.lot)
         pool.add(cost)
 
 
@@ -671,8 +681,8 @@ def _production_cost(ev: Event, em: Emitter) -> None:
     loc = ev.location.id  # type: ignore[union-attr]
     amount = ev.amount or 0
     em.wip_pool(ev.order).add(amount)  # type: ignore[arg-type]
-    em.line(ev.accounts[Role.WIP], amount, entity, None, loc, None)
-    em.line(ev.accounts[Role.APPLIED_OVERHEAD], -amount, entity, None, loc, None)
+    em.line(ev.accounts[ROLE.WIP], amount, entity, None, loc, None)
+    em.line(ev.accounts[ROLE.APPLIED_OVERHEAD], -amount, entity, None, loc, None)
 
 
 def _production_complete(ev: Event, em: Emitter) -> None:
@@ -685,7 +695,7 @@ def _production_complete(ev: Event, em: Emitter) -> None:
     for line, share in zip(ev.lines, shares):
         part = _inventory_part(line)
         em.inflow(op_number(line.index, 0), part.product, loc, part.qty, share, entity,
-                  part.accounts[Role.INVENTORY], part.accounts[Role.WIP], lot=line.lot)
+                  part.accounts[ROLE.INVENTORY], part.accounts[ROLE.WIP], lot=line.lot)
 
 
 def _landed_cost(ev: Event, em: Emitter) -> None:
@@ -697,7 +707,7 @@ def _landed_cost(ev: Event, em: Emitter) -> None:
     entity = ev.entity.id
     weights = [line.amount if ev.allocate != "qty" else line.qty for line in ev.lines]
     if sum(weights) <= 0:
-        raise Rejection(ErrorCode.INVALID_EVENT, "the receipts have nothing to allocate over "
+        raise Rejection(CODE.INVALID_EVENT, "the receipts have nothing to allocate over "
                         "(no received value or qty)")
     for line, share in zip(ev.lines, allocate(ev.amount or 0, weights)):
         receipt: Event = line.ref_event  # type: ignore[assignment]
@@ -705,14 +715,14 @@ def _landed_cost(ev: Event, em: Emitter) -> None:
         acc = line.accounts
         product = line.product
         op = op_number(line.index, 0)
-        em.line(acc[Role.LANDED_COST_CLEARING], -share, entity, product.id, home, None)
-        if product.method is Method.STANDARD:
-            em.line(acc[Role.PPV], share, entity, product.id, home, op)
+        em.line(acc[ROLE.LANDED_COST_CLEARING], -share, entity, product.id, home, None)
+        if product.method is METHOD.STANDARD:
+            em.line(acc[ROLE.PPV], share, entity, product.id, home, op)
             continue
         origin = pack_origin(receipt.id, op_number(line.ref_index, 0))  # type: ignore[arg-type]
         if product.method not in LAYERED:  # a pool keeps no lineage: as for a bill
-            em.value(op, product, home, origin, share, line.qty, entity, acc[Role.INVENTORY],
-                     acc[Role.COGS])
+            em.value(op, product, home, origin, share, line.qty, entity, acc[ROLE.INVENTORY],
+                     acc[ROLE.COGS])
             continue
         holders = [(home, layer, units) for layer, units in
                    em.stock(product, home).units_from(origin)]
@@ -727,7 +737,7 @@ def _landed_cost(ev: Event, em: Emitter) -> None:
         holders = holders[:SLOTS_PER_LINE - 1]
         on_hand = min(sum(units for _, _, units in holders), line.qty)
         inventory = div_half_up(share * on_hand, line.qty) if on_hand else 0
-        account_at = {location.id: part.accounts[Role.INVENTORY]
+        account_at = {location.id: part.accounts[ROLE.INVENTORY]
                       for location, part in zip(ev.scope, line.parts)}
         raised: set[int] = set()
         if inventory:
@@ -741,7 +751,7 @@ def _landed_cost(ev: Event, em: Emitter) -> None:
             if location_id not in raised:
                 em.mark(op_number(line.index, SLOTS_PER_LINE - 1), product, location_id,
                         entity, account_at[location_id])
-        em.line(acc[Role.COGS], share - inventory, entity, product.id, home, op)
+        em.line(acc[ROLE.COGS], share - inventory, entity, product.id, home, op)
 
 
 def _cost_update(ev: Event, em: Emitter) -> None:
@@ -751,8 +761,8 @@ def _cost_update(ev: Event, em: Emitter) -> None:
         for part, location in zip(line.parts, ev.scope):
             unit = UnitCost.from_decimal(line.unit, location.entity.exp)  # type: ignore[arg-type]
             em.standard(op_number(line.index, part.slot), part.product, location.id,
-                        location.entity.id, part.accounts[Role.INVENTORY],
-                        part.accounts[Role.REVALUATION], unit)
+                        location.entity.id, part.accounts[ROLE.INVENTORY],
+                        part.accounts[ROLE.REVALUATION], unit)
 
 
 def _revaluation(ev: Event, em: Emitter) -> None:
@@ -764,28 +774,28 @@ def _revaluation(ev: Event, em: Emitter) -> None:
         part = _inventory_part(line)
         unit = UnitCost.from_decimal(line.unit, ev.entity.exp)  # type: ignore[arg-type]
         em.revalue(op_number(line.index, 0), part.product, loc, entity,
-                   part.accounts[Role.INVENTORY], part.accounts[Role.REVALUATION], unit)
+                   part.accounts[ROLE.INVENTORY], part.accounts[ROLE.REVALUATION], unit)
 
 
 HANDLERS: dict[EventKind, Callable[[Event, Emitter], None]] = {
-    EventKind.RECEIPT: _receipt,
-    EventKind.OPENING_BALANCE: _opening_balance,
-    EventKind.VENDOR_BILL: _vendor_bill,
-    EventKind.PURCHASE_RETURN: _purchase_return,
-    EventKind.SHIPMENT: _shipment,
-    EventKind.CUSTOMER_INVOICE: _customer_invoice,
-    EventKind.SALES_RETURN: _sales_return,
-    EventKind.TRANSFER: _transfer,
-    EventKind.ADJUSTMENT: _adjustment,
-    EventKind.CYCLE_COUNT: _cycle_count,
-    EventKind.ASSEMBLY: _assembly,
-    EventKind.DISASSEMBLY: _disassembly,
-    EventKind.PRODUCTION_ISSUE: _production_issue,
-    EventKind.PRODUCTION_COST: _production_cost,
-    EventKind.PRODUCTION_COMPLETE: _production_complete,
-    EventKind.LANDED_COST: _landed_cost,
-    EventKind.COST_UPDATE: _cost_update,
-    EventKind.REVALUATION: _revaluation,
+    KIND.RECEIPT: _receipt,
+    KIND.OPENING_BALANCE: _opening_balance,
+    KIND.VENDOR_BILL: _vendor_bill,
+    KIND.PURCHASE_RETURN: _purchase_return,
+    KIND.SHIPMENT: _shipment,
+    KIND.CUSTOMER_INVOICE: _customer_invoice,
+    KIND.SALES_RETURN: _sales_return,
+    KIND.TRANSFER: _transfer,
+    KIND.ADJUSTMENT: _adjustment,
+    KIND.CYCLE_COUNT: _cycle_count,
+    KIND.ASSEMBLY: _assembly,
+    KIND.DISASSEMBLY: _disassembly,
+    KIND.PRODUCTION_ISSUE: _production_issue,
+    KIND.PRODUCTION_COST: _production_cost,
+    KIND.PRODUCTION_COMPLETE: _production_complete,
+    KIND.LANDED_COST: _landed_cost,
+    KIND.COST_UPDATE: _cost_update,
+    KIND.REVALUATION: _revaluation,
 }
 
 
@@ -795,27 +805,27 @@ def check_documents(ev: Event, ctx: Context) -> None:
     ref = ev.ref
     if ref is None:
         return
-    if ev.kind in (EventKind.VENDOR_BILL, EventKind.PURCHASE_RETURN):
+    if ev.kind in (KIND.VENDOR_BILL, KIND.PURCHASE_RETURN):
         totals: dict[int, int] = {}
         for line in ev.lines:
             totals[line.ref_index] = totals.get(line.ref_index, 0) + line.qty  # type: ignore[index]
         for index, qty in totals.items():
             pool = ctx.receipt_pool(ref, index)
-            if ev.kind is EventKind.VENDOR_BILL:
+            if ev.kind is KIND.VENDOR_BILL:
                 pool.check_bill(qty)
             else:
                 pool.check_return(qty)
-    elif ev.kind in (EventKind.CUSTOMER_INVOICE, EventKind.SALES_RETURN):
+    elif ev.kind in (KIND.CUSTOMER_INVOICE, KIND.SALES_RETURN):
         per_pool: dict[int, int] = {}
         for line in ev.lines:
             shipped, pairs = _shipment_parts(ref, line)
             for part, shipped_part in pairs:
                 key = op_number(shipped.index, shipped_part.slot)
-                qty = part.qty if (line.qty > 0 or ev.kind is EventKind.SALES_RETURN) else -part.qty
+                qty = part.qty if (line.qty > 0 or ev.kind is KIND.SALES_RETURN) else -part.qty
                 per_pool[key] = per_pool.get(key, 0) + qty
         for op_no, qty in per_pool.items():
             pool = ctx.shipment_pool(ref, op_no)
-            if ev.kind is EventKind.CUSTOMER_INVOICE:
+            if ev.kind is KIND.CUSTOMER_INVOICE:
                 pool.check_invoice(qty)
             else:
                 pool.check_return(qty)
@@ -825,7 +835,7 @@ def evaluate(ev: Event, em: Emitter) -> None:
     """Post `ev` through `em`; on a Rejection the caller rolls the emitter back."""
     handler = HANDLERS.get(ev.kind)
     if handler is None:
-        raise Rejection(ErrorCode.INVALID_EVENT, f"event type {ev.kind.value} is not supported")
+        raise Rejection(CODE.INVALID_EVENT, f"event type {ev.kind.value} is not supported")
     handler(ev, em)
 
 

@@ -31,6 +31,7 @@ from stockledger.domain.events import (
     Reversal,
     ymd_text,
 )
+from stockledger.domain.members import members
 from stockledger.domain.money import QTY_SCALE, amount_minor, qty_to_micro, round_money
 from stockledger.domain.setup import CogsOn, Location, Method, Product, ProductKind, Role, Setup
 
@@ -72,6 +73,11 @@ class RefLookup:
 
 
 RefFinder = Callable[[str, str], RefLookup]
+
+
+KIND = members(EventKind)  # see domain.members
+# a NamedTuple from a tuple of all its fields, without the keyword-handling __new__
+_new = tuple.__new__
 
 
 def _invalid(message: str) -> Rejection:
@@ -320,25 +326,26 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
              find_ref: RefFinder) -> tuple[Event | Reversal, Rejection | None]:
     """References, accounts and the resolved records (SPEC 10 order continues:
     references, then the deferred account check)."""
-    kind = _KINDS[prepared.kind]
-    date = prepared.date
-    if kind is EventKind.REVERSAL:
+    (_, kind_text, date, location_id, to_location_id, reason, ref_id, ref_source, raw_lines,
+     extra_cost, order, amount_text, _, _) = prepared
+    kind = _KINDS[kind_text]
+    if kind is KIND.REVERSAL:
         return _resolve_reversal(prepared, event_id, source, ext_id, setup, find_ref), None
-    location = setup.location_by_id(prepared.location_id) if prepared.location_id else None
-    to_location = (setup.location_by_id(prepared.to_location_id)
-                   if prepared.to_location_id else None)
-    if kind is EventKind.LANDED_COST:
+    locations_by_id = setup._locations_by_id
+    location = locations_by_id[location_id] if location_id else None
+    to_location = locations_by_id[to_location_id] if to_location_id else None
+    if kind is KIND.LANDED_COST:
         return _complete_landed_cost(prepared, event_id, source, ext_id, setup, find_ref)
-    if kind is EventKind.COST_UPDATE:
+    if kind is KIND.COST_UPDATE:
         return _complete_cost_update(prepared, event_id, source, ext_id, setup, location)
 
     # -- references -----------------------------------------------------------
     ref: Event | None = None
-    if prepared.ref is not None:
-        ref = _resolve_ref(prepared.ref, prepared.ref_source, kind, date, find_ref)
+    if ref_id is not None:
+        ref = _resolve_ref(ref_id, ref_source, kind, date, find_ref)  # type: ignore[arg-type]
         if location is None:
             location = ref.location
-        if kind is EventKind.SALES_RETURN and location is not None and ref.location is not None \
+        if kind is KIND.SALES_RETURN and location is not None and ref.location is not None \
                 and location.entity.id != ref.location.entity.id:
             raise _invalid(f"sales return at {location.code} ({location.entity.code}) for a "
                            f"shipment of entity {ref.location.entity.code}")
@@ -347,22 +354,22 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
 
     # -- lines, accounts ------------------------------------------------------------
     missing: list[str] = []
-    reason = prepared.reason
     entity = location.entity
     lines: list[Line] = []
     to_accounts: list[Accounts] = []
     memo = setup.memo
+    location_key = location.id
     to_id = to_location.id if to_location is not None else None
-    product_by_id = setup.product_by_id
+    products_by_id = setup._products_by_id
     for n, (product_id, qty, amount, lot, qty_text, price_text, unit_text) in \
-            enumerate(prepared.lines):
-        product = product_by_id(product_id)
+            enumerate(raw_lines):
+        product = products_by_id[product_id]
         if price_text is not None:
             amount = amount_minor(Decimal(qty_text), Decimal(price_text), entity.exp)
             if abs(amount) > limits.AMOUNT_UNITS_MAX * 10**entity.exp:
                 raise _invalid(f"line amount {qty_text} x {price_text} is out of range")
         ref_index = _ref_line(ref, product, kind) if ref is not None else None
-        plan = memo.get((kind, product_id, location.id, to_id, reason))
+        plan = memo.get((kind, product_id, location_key, to_id, reason))
         if plan is None:
             plan = _line_plan(setup, kind, product, location, to_location, reason)
         line_accounts, components, line_to_accounts, lacking = plan
@@ -370,7 +377,8 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
             missing.extend(m for m in lacking if m not in missing)
         if len(components) == 1 and components[0][2] is None:
             slot, part_product, _, part_accounts = components[0]
-            parts: tuple[Part, ...] = (Part(slot, part_product, abs(qty), part_accounts),)
+            parts: tuple[Part, ...] = (
+                _new(Part, (slot, part_product, qty if qty >= 0 else -qty, part_accounts)),)
         else:
             built = []
             for slot, part_product, per_unit, part_accounts in components:
@@ -383,11 +391,11 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
             parts = tuple(built)
         if line_to_accounts is not None:
             to_accounts.append(line_to_accounts)
-        lines.append(Line(n, product, qty, amount, lot, line_accounts, parts, ref_index,
-                          Decimal(unit_text) if unit_text is not None else None))
+        lines.append(_new(Line, (n, product, qty, amount, lot, line_accounts, parts, ref_index,
+                                 Decimal(unit_text) if unit_text is not None else None, None)))
 
     event_accounts: Accounts = {}
-    if kind is EventKind.PRODUCTION_COST:
+    if kind is KIND.PRODUCTION_COST:
         event_accounts = _accounts(setup, (Role.WIP, Role.APPLIED_OVERHEAD), location, None,
                                    None, missing)
     if to_location is not None and to_location.entity.id != entity.id \
@@ -395,14 +403,13 @@ def complete(prepared: Prepared, *, event_id: int, source: str, ext_id: str, set
         raise _invalid(f"a transfer from {entity.code} ({entity.currency}) to "
                        f"{to_location.entity.code} ({to_location.entity.currency}) crosses "
                        f"currencies, which stockledger does not convert")
-    event = Event(
-        id=event_id, source=source, ext_id=ext_id, kind=kind, date=date,
-        config_version=setup.version, entity=entity, location=location, lines=tuple(lines),
-        to_location=to_location, to_accounts=tuple(to_accounts), ref=ref, reason=reason,
-        extra_cost=_money(prepared.extra_cost, entity.exp, "extra_cost") or 0,
-        order=prepared.order, amount=_money(prepared.amount, entity.exp, "amount"),
-        accounts=event_accounts,
-    )
+    # positional, in Event's field order (the keyword form costs twice as much)
+    event = _new(Event, (
+        event_id, source, ext_id, kind, date, setup.version, entity, location, tuple(lines),
+        to_location, tuple(to_accounts), ref, reason,
+        (_money(extra_cost, entity.exp, "extra_cost") or 0) if extra_cost is not None else 0,
+        order, _money(amount_text, entity.exp, "amount") if amount_text is not None else None,
+        event_accounts, (), None, ()))
     unmapped = None
     if missing:
         unmapped = Rejection(ErrorCode.UNMAPPED_ACCOUNT, "no account mapped for role "

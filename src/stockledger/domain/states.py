@@ -19,7 +19,10 @@ from typing import Any
 
 from stockledger.domain.errors import InvariantViolation
 from stockledger.domain.money import ZERO_COST, UnitCost, allocate, div_half_up, take_share
+from stockledger.domain.members import members
 from stockledger.domain.setup import Method
+
+METHOD = members(Method)  # see domain.members
 
 # A layer: (origin, date_ymd, qty_micro, value_minor, lot). `origin` packs the
 # (event id, op number) of the inflow that created it: see ``pack_origin``.
@@ -64,7 +67,7 @@ class Settlement:
         return self.actual - self.assigned
 
 
-LAYERED = frozenset({Method.FIFO, Method.LIFO, Method.SPECIFIC})
+LAYERED = frozenset({METHOD.FIFO, METHOD.LIFO, METHOD.SPECIFIC})
 
 
 class StockState:
@@ -97,13 +100,13 @@ class StockState:
         return self.value - sum(s.value for s in self.shortfalls) if self.shortfalls else self.value
 
     def available(self, lot: str | None = None) -> int:
-        if self.method is Method.SPECIFIC:
+        if self.method is METHOD.SPECIFIC:
             return sum(layer[2] for layer in self.layers if layer[4] == lot)
         return self.qty
 
     def book_qty(self, lot: str | None = None) -> int:
         """Quantity a count compares with (the lot's, for specific identification)."""
-        if self.method is Method.SPECIFIC:
+        if self.method is METHOD.SPECIFIC:
             owed = sum(s.qty for s in self.shortfalls if s.lot == lot)
             return self.available(lot) - owed
         return self.qty_total
@@ -137,8 +140,8 @@ class StockState:
             self.qty -= take_qty
             self.value -= value
             return take_qty, value
-        if prefer is None and self.method is not Method.SPECIFIC and slices is None:
-            return self._take_from_end(qty, self.method is Method.LIFO)
+        if prefer is None and self.method is not METHOD.SPECIFIC and slices is None:
+            return self._take_from_end(qty, self.method is METHOD.LIFO)
         return self._take_selected(qty, prefer, lot, slices)
 
     def roots(self, slices: list[tuple[int, int, int]]) -> tuple[tuple[int, int], ...]:
@@ -200,9 +203,9 @@ class StockState:
                        slices: list[tuple[int, int, int]] | None = None) -> tuple[int, int]:
         layers = list(self.layers)
         order = list(range(len(layers)))
-        if self.method is Method.LIFO:
+        if self.method is METHOD.LIFO:
             order.reverse()
-        if self.method is Method.SPECIFIC:
+        if self.method is METHOD.SPECIFIC:
             order = [i for i in order if layers[i][4] == lot]
         if prefer is not None:
             preferred = [i for i in order if layers[i][0] == prefer]
@@ -265,7 +268,7 @@ class StockState:
         if self.shortfalls:
             kept: list[Shortfall] = []
             for shortfall in self.shortfalls:
-                matches = self.method is not Method.SPECIFIC or shortfall.lot == lot
+                matches = self.method is not METHOD.SPECIFIC or shortfall.lot == lot
                 if not qty_left or not matches:
                     kept.append(shortfall)
                     continue

@@ -1281,7 +1281,10 @@ def _post_all(ws: Workspace, items: Iterable[Parsed], *, origin: str, dry_run: b
                 ws.forget_uncommitted()
                 raise
         _merge(summary, partial)
-        del items_batch
+        # free the batch now (the batch generator still holds the list): what the
+        # collector finds alive below, it scans, and the batch is all garbage
+        del batch
+        items_batch.clear()
         if number % GC_EVERY_BATCHES == 0:
             gc.collect(0)
         if progress is not None:

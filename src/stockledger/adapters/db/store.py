@@ -1,17 +1,24 @@
 """The queries the services run, in one place.
 
-Hot-path writes go through ``insert_rows``: one prepared INSERT per table with
-positional parameters and the driver's ``executemany`` (psycopg pipelines it),
-in bounded chunks. Reads of many keys at once use ``IN (...)`` lists of at most
+Hot-path writes go through ``insert_rows``: on PostgreSQL ``COPY``; on SQLite
+multi-row ``INSERT ... VALUES (...), (...)`` statements of a few hundred rows
+(one statement step per few hundred rows instead of one per row: about a tenth
+less work per row, measured with callgrind). Reads of many keys at once take
+one array parameter on PostgreSQL (``= ANY(%s)``) and on SQLite (``IN (SELECT
+value FROM json_each(?))``: one statement whatever the count, nothing for
+SQLAlchemy to compile per call), else ``IN (...)`` lists of at most
 ``SQL_PARAMS_MAX`` ids.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections import defaultdict
+from itertools import chain
 from typing import Any, Iterable, Iterator, Sequence
 
+import orjson
 from sqlalchemy import Connection, Table, and_, func, select, tuple_
 
 from stockledger import limits
@@ -31,7 +38,20 @@ def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-_INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
+_INSERT_SQL: dict[tuple[str, tuple[str, ...], int], str] = {}
+# SQLite's host-parameter limit: 32,766 since 3.32, 999 before
+SQLITE_PARAMS_MAX = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+ROWS_PER_INSERT_MAX = 500
+SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)  # json_each built in
+
+
+def _sqlite_array(conn: Connection) -> bool:
+    """Can this connection take a list as one JSON parameter (SQLite 3.38+)?"""
+    return SQLITE_JSON and conn.dialect.name == "sqlite"
+
+
+def _json(values: Iterable[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
 def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...],
@@ -47,15 +67,31 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...],
                 write(row)
         cursor.close()
         return
-    key = (conn.dialect.name, table.name, columns)
+    width = len(columns)
+    per = max(1, min(ROWS_PER_INSERT_MAX, SQLITE_PARAMS_MAX // width))
+    full = len(rows) - len(rows) % per
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if full:
+            values = list(chain.from_iterable(rows[:full]))
+            step = per * width
+            cursor.executemany(_values_sql(table.name, columns, per),
+                               [values[i:i + step] for i in range(0, len(values), step)])
+        if full < len(rows):  # the rest one by one: one more statement, not one per count
+            cursor.executemany(_values_sql(table.name, columns, 1), rows[full:])
+    finally:
+        cursor.close()
+
+
+def _values_sql(table: str, columns: tuple[str, ...], count: int) -> str:
+    """INSERT INTO table (columns) VALUES (?, ...), ... with `count` rows (SQLite)."""
+    key = (table, columns, count)
     sql = _INSERT_SQL.get(key)
     if sql is None:
-        mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join([mark] * len(columns))})")
-        _INSERT_SQL[key] = sql
-    for part in chunks(rows, 5000):
-        conn.exec_driver_sql(sql, list(part))
+        one = "(" + ",".join(["?"] * len(columns)) + ")"
+        sql = _INSERT_SQL[key] = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                  + ",".join([one] * count))
+    return sql
 
 
 def execute_many(conn: Connection, sql_sqlite: str, rows: Sequence[tuple]) -> None:
@@ -150,10 +186,17 @@ def events_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tu
                     (source, ids)):
                 found[(row.source, row.ext_id)] = row
         return found
+    if _sqlite_array(conn):
+        for source, ids in by_source.items():
+            for row in conn.exec_driver_sql(
+                    f"SELECT {_EVENT_FIELDS} FROM events WHERE source = ? "
+                    f"AND ext_id IN (SELECT value FROM json_each(?))", (source, _json(ids))).all():
+                found[(row.source, row.ext_id)] = row
+        return found
     for source, ids in by_source.items():
         for part in chunks(ids):
             rows = conn.execute(select(*EVENT_COLUMNS).where(
-                and_(s.events.c.source == source, s.events.c.ext_id.in_(part))))
+                and_(s.events.c.source == source, s.events.c.ext_id.in_(part)))).all()
             for row in rows:
                 found[(row.source, row.ext_id)] = row
     return found
@@ -161,6 +204,12 @@ def events_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tu
 
 def events_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
     found: dict[int, Any] = {}
+    if _sqlite_array(conn):
+        for row in conn.exec_driver_sql(
+                f"SELECT {_EVENT_FIELDS} FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                (_json(set(ids)),)).all():
+            found[row.id] = row
+        return found
     for part in chunks(sorted(set(ids))):
         for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(part))).all():
             found[row.id] = row
@@ -191,6 +240,13 @@ def events_of_orders(conn: Connection, orders: Iterable[str]) -> list[Any]:
 
 def reversed_among(conn: Connection, ids: Iterable[int]) -> set[int]:
     out: set[int] = set()
+    if _sqlite_array(conn):
+        ids = set(ids)
+        if ids:
+            out.update(r[0] for r in conn.exec_driver_sql(
+                "SELECT event_id FROM reversals WHERE event_id IN "
+                "(SELECT value FROM json_each(?))", (_json(ids),)).all())
+        return out
     for part in chunks(sorted(set(ids))):
         out.update(r[0] for r in conn.execute(
             select(s.reversals.c.event_id).where(s.reversals.c.event_id.in_(part))))
@@ -210,6 +266,14 @@ def exceptions_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dic
                     "WHERE source = %s AND ext_id = ANY(%s)", (source, ids)):
                 found[(row.source, row.ext_id)] = row
         return found
+    if _sqlite_array(conn):
+        for source, ids in by_source.items():
+            for row in conn.exec_driver_sql(
+                    "SELECT id, source, ext_id, content_hash, code, payload FROM exceptions "
+                    "WHERE source = ? AND ext_id IN (SELECT value FROM json_each(?))",
+                    (source, _json(ids))).all():
+                found[(row.source, row.ext_id)] = row
+        return found
     for source, ids in by_source.items():
         for part in chunks(ids):
             for row in conn.execute(select(t.c.id, t.c.source, t.c.ext_id, t.c.content_hash,
@@ -225,6 +289,16 @@ def op_values(conn: Connection, event_ids: Iterable[int]) -> dict[tuple[int, int
     """Current (qty, value) of each own operation of the given events."""
     m = s.movements
     out: dict[tuple[int, int], tuple[int, int]] = {}
+    if _sqlite_array(conn):
+        event_ids = set(event_ids)
+        if event_ids:
+            for event_id, op_no, qty, value in conn.exec_driver_sql(
+                    "SELECT event_id, op_no, sum(qty_micro), sum(value_minor) FROM movements "
+                    "WHERE producer_event_id IN (SELECT value FROM json_each(?)) "
+                    "AND producer_event_id = event_id AND kind != 'reversal' "
+                    "GROUP BY event_id, op_no", (_json(event_ids),)).all():
+                out[(event_id, op_no)] = (int(qty), int(value))
+        return out
     for part in chunks(sorted(set(event_ids))):
         rows = conn.execute(
             select(m.c.event_id, m.c.op_no, func.sum(m.c.qty_micro), func.sum(m.c.value_minor))
@@ -351,6 +425,10 @@ def position_versions(conn: Connection, ids: Sequence[int], lock: bool = False) 
         lock_clause = " ORDER BY id FOR UPDATE" if lock else ""
         return {r[0]: r[1] for r in conn.exec_driver_sql(
             f"SELECT id, version FROM positions WHERE id = ANY(%s){lock_clause}", (list(ids),))}
+    if _sqlite_array(conn):
+        return {r[0]: r[1] for r in conn.exec_driver_sql(
+            "SELECT id, version FROM positions WHERE id IN (SELECT value FROM json_each(?))",
+            (_json(ids),)).all()}
     for part in chunks(sorted(ids)):
         query = select(p.c.id, p.c.version).where(p.c.id.in_(part))
         if lock and is_postgres(conn):
