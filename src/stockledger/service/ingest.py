@@ -33,7 +33,7 @@ from stockledger import limits
 from stockledger.adapters.db import schema as s
 from stockledger.adapters.db import store
 from stockledger.adapters.formats.requests import Parsed, first_difference, load_stored, parse_event
-from stockledger.domain.chain import entry_hash
+from stockledger.domain.chain import chain_rows
 from stockledger.domain.errors import ErrorCode, InvariantViolation, Rejection
 from stockledger.domain.evaluate import (
     Emitter,
@@ -63,6 +63,8 @@ from stockledger.domain.states import StockState
 from stockledger.service.workspace import CachedPosition, Workspace, actor_name
 
 REFERABLE = frozenset({EventKind.RECEIPT, EventKind.SHIPMENT})  # what documents refer to
+KIND_TEXT = {kind: kind.value for kind in EventKind}  # `.value` is a Python property
+REVERSAL_TEXT = EventKind.REVERSAL.value
 
 ENTRY_COLUMNS = ("id", "event_id", "kind", "entity_id", "date_ymd", "cause_event_id",
                  "producer_event_id", "chain_seq", "hash")
@@ -468,7 +470,7 @@ class Batch:
         except Rejection as rejection:
             self._fail(parsed, rejection)
             return
-        cand.is_reversal = cand.prepared.kind == EventKind.REVERSAL.value
+        cand.is_reversal = cand.prepared.kind == REVERSAL_TEXT
 
     def _resolve_all(self, candidates: list[_Candidate]) -> None:
         """B: resolution (reversals are resolved when reached, after a flush)."""
@@ -758,7 +760,7 @@ class Batch:
         # a reversal belongs to its target's production order: `report wip` sums the
         # order's WIP lines by event, and the mirror must cancel what the target put in
         order = event.order if isinstance(event, Event) else event.target.order
-        self.event_rows.append((event.id, event.source, event.ext_id, event.kind.value, event.date,
+        self.event_rows.append((event.id, event.source, event.ext_id, KIND_TEXT[event.kind], event.date,
                                 event.entity.id, ref, order, event.config_version,
                                 parsed.content_hash, parsed.payload, self.batch_id))
         if isinstance(event, Event) and len(event.refs) > 1:
@@ -1031,16 +1033,9 @@ class Batch:
         """Give each pending entry its place in the chain and its hash."""
         if not self.entry_rows:
             return
-        lines: dict[int, list[tuple]] = {}
-        for row in self.line_rows:
-            lines.setdefault(row[9], []).append((row[4], row[5], row[6], row[7], row[8]))
         seq, previous = self.chain
-        chained = []
-        for entry in self.entry_rows:
-            seq += 1
-            previous = entry_hash(previous, entry, lines.get(entry[0], ()))
-            chained.append(entry + (seq, previous))
-        self.entry_rows = chained
+        self.entry_rows, seq, previous = chain_rows(previous, seq, self.entry_rows,
+                                                    self.line_rows)
         self.chain = (seq, previous)
 
     def flush(self) -> None:
