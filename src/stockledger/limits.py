@@ -10,4 +10,8 @@ BATCH_EVENTS_MAX = 20000  # events per transaction when posting a stream
 BATCH_EVENTS_FIRST = 2500  # the first transaction's; each next one twice as large, up to the max
 SLICE_EVENTS_MAX = 2500  # events resolved and written together inside a transaction
 SQL_PARAMS_MAX = 900  # ids in one IN (...) list
+# PostgreSQL: a ledger table is re-analyzed once this many rows plus this share of
+# its size changed since its statistics were last taken (autovacuum's rule, scaled)
+ANALYZE_ROWS_MIN = 10_000
+ANALYZE_SHARE = 0.2
 EVENT_BYTES_MAX = 1_000_000  # one JSON line

@@ -1276,6 +1276,8 @@ def _post_all(ws: Workspace, items: Iterable[Parsed], *, origin: str, dry_run: b
                 ws.forget_uncommitted()
                 raise
         _merge(summary, partial)
+        if not dry_run:
+            ws.refresh_statistics()
         # free the batch now (the batch generator still holds the list): what the
         # collector finds alive below, it scans, and the batch is all garbage
         del batch

@@ -79,6 +79,19 @@ class Workspace:
             with conn.begin():
                 yield conn
 
+    def refresh_statistics(self) -> list[str]:
+        """PostgreSQL: ANALYZE the ledger tables that grew since their statistics
+        were taken (decision 0015); returns their names. SQLite plans without."""
+        if self.sqlite:
+            return []
+        with self.engine.connect() as conn:
+            with conn.begin():
+                stale = store.stale_statistics(conn)
+            if stale:
+                with conn.begin():
+                    store.analyze(conn, stale)
+        return stale
+
     def __enter__(self) -> Workspace:
         return self
 

@@ -69,13 +69,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    # psycopg prepares a statement after five runs and PostgreSQL may then keep a
-    # generic plan chosen while the tables were small; where autovacuum does not
-    # ANALYZE them meanwhile (it can be off), nothing replans it: a key lookup
-    # planned as a scan of a 10-row table ran seconds on 100,000 events (posting
-    # fell to ~270 events/s, measured). Custom plans follow the table's real size.
-    return create_engine(url, pool_pre_ping=True,
-                         connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
+    # Plans on PostgreSQL are only as good as the ledger tables' statistics:
+    # posting refreshes them as the tables grow (Workspace.refresh_statistics).
+    return create_engine(url, pool_pre_ping=True)
 
 
 def upgrade(url: str) -> None:
