@@ -25,6 +25,14 @@ def _lookup_plan(conn) -> str:  # noqa: ANN001
         {"keys": keys}))
 
 
+def _wait_for_counters(ws) -> None:  # noqa: ANN001
+    for _ in range(50):  # the server publishes table counters about once a second
+        with ws.read() as conn:
+            if "events" in store.stale_statistics(conn):
+                return
+        time.sleep(0.1)
+
+
 def _uses_key_index(plan: str) -> bool:
     return any("Index Cond" in line and "ext_id" in line for line in plan.splitlines())
 
@@ -40,11 +48,7 @@ def test_posting_refreshes_statistics_of_grown_tables(make_workspace) -> None:
             f"1, 'h', '{{}}', 1 FROM generate_series(1, {ROWS}) g"))
     with ws.read() as conn:  # before: the ext_ids are only a filter over the whole table
         assert not _uses_key_index(_lookup_plan(conn))
-    for _ in range(50):  # the server publishes table counters about once a second
-        with ws.read() as conn:
-            if "events" in store.stale_statistics(conn):
-                break
-        time.sleep(0.1)
+    _wait_for_counters(ws)
     assert "events" in ws.refresh_statistics()
     with ws.read() as conn:
         plan = _lookup_plan(conn)
@@ -77,3 +81,22 @@ def test_positions_leave_room_for_updated_versions(make_workspace) -> None:
             "SELECT reloptions FROM pg_class WHERE relname = 'positions' "
             "AND relnamespace = current_schema()::regnamespace")).scalar()
     assert "fillfactor=50" in options
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_one_process_analyzes_at_a_time(make_workspace) -> None:
+    ws = make_workspace()
+    with ws.write() as conn:
+        conn.execute(text(
+            "INSERT INTO events (id, source, ext_id, kind, date_ymd, entity_id, config_version, "
+            "content_hash, payload, batch_id) SELECT g, 'bulk', 'x' || g, 'receipt', 20250101, 1, "
+            f"1, 'h', '{{}}', 1 FROM generate_series(1, {ROWS}) g"))
+    _wait_for_counters(ws)
+    other = ws.engine.connect()
+    try:
+        with other.begin():  # another process is analyzing: this one goes on
+            assert store.try_lock(other, "stockledger analyze")
+            assert ws.refresh_statistics() == []
+        assert ws.refresh_statistics() == ["events"]
+    finally:
+        other.close()

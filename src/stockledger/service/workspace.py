@@ -89,6 +89,9 @@ class Workspace:
                 stale = store.stale_statistics(conn)
             if stale:
                 with conn.begin():
+                    # several posting processes: one analyzes, the others go on
+                    if not store.try_lock(conn, "stockledger analyze"):
+                        return []
                     store.analyze(conn, stale)
         return stale
 

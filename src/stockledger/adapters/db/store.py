@@ -128,6 +128,12 @@ def stale_statistics(conn: Connection) -> list[str]:
                   if changed > limits.ANALYZE_ROWS_MIN + limits.ANALYZE_SHARE * live)
 
 
+def try_lock(conn: Connection, name: str) -> bool:
+    """A PostgreSQL advisory lock held to the end of the transaction, if free."""
+    return bool(conn.exec_driver_sql("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                                     (name,)).scalar())
+
+
 def analyze(conn: Connection, tables: Iterable[str]) -> None:
     for table in tables:
         if table not in GROWING_TABLES:
