@@ -54,6 +54,21 @@ def _json(values: Iterable[Any]) -> str:
     return orjson.dumps(list(values)).decode()
 
 
+def _with_array(conn: Connection, sql: str, params: tuple, values: Iterable[Any]
+                ) -> list[Any] | None:
+    """Run `sql`, written with `?` placeholders and one `= ANY(?)` taking the
+    list `values` (after `params`), as one statement whatever the count:
+    PostgreSQL takes the array as is, SQLite 3.38+ as JSON (``IN (SELECT value
+    FROM json_each(?))``). None where neither works (older SQLite): the caller
+    falls back to ``IN (...)`` lists."""
+    if is_postgres(conn):
+        return conn.exec_driver_sql(sql.replace("?", "%s"), (*params, list(values))).all()
+    if _sqlite_array(conn):
+        sql = sql.replace("= ANY(?)", "IN (SELECT value FROM json_each(?))")
+        return conn.exec_driver_sql(sql, (*params, _json(values))).all()
+    return None
+
+
 def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...],
                 rows: Sequence[tuple]) -> None:
     """INSERT many rows given as tuples in `columns` order (COPY on PostgreSQL)."""
@@ -215,41 +230,25 @@ def events_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tu
     for source, ext_id in set(keys):
         by_source[source].append(ext_id)
     found: dict[tuple[str, str], Any] = {}
-    if is_postgres(conn):  # one array parameter: one plan, whatever the count
-        for source, ids in by_source.items():
-            for row in conn.exec_driver_sql(
-                    f"SELECT {_EVENT_FIELDS} FROM events WHERE source = %s AND ext_id = ANY(%s)",
-                    (source, ids)):
-                found[(row.source, row.ext_id)] = row
-        return found
-    if _sqlite_array(conn):
-        for source, ids in by_source.items():
-            for row in conn.exec_driver_sql(
-                    f"SELECT {_EVENT_FIELDS} FROM events WHERE source = ? "
-                    f"AND ext_id IN (SELECT value FROM json_each(?))", (source, _json(ids))).all():
-                found[(row.source, row.ext_id)] = row
-        return found
     for source, ids in by_source.items():
-        for part in chunks(ids):
-            rows = conn.execute(select(*EVENT_COLUMNS).where(
-                and_(s.events.c.source == source, s.events.c.ext_id.in_(part)))).all()
-            for row in rows:
-                found[(row.source, row.ext_id)] = row
+        rows = _with_array(conn, f"SELECT {_EVENT_FIELDS} FROM events "
+                           "WHERE source = ? AND ext_id = ANY(?)", (source,), ids)
+        if rows is None:
+            rows = [row for part in chunks(ids) for row in conn.execute(
+                select(*EVENT_COLUMNS).where(and_(s.events.c.source == source,
+                                                  s.events.c.ext_id.in_(part)))).all()]
+        for row in rows:
+            found[(row.source, row.ext_id)] = row
     return found
 
 
 def events_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
-    found: dict[int, Any] = {}
-    if _sqlite_array(conn):
-        for row in conn.exec_driver_sql(
-                f"SELECT {_EVENT_FIELDS} FROM events WHERE id IN (SELECT value FROM json_each(?))",
-                (_json(set(ids)),)).all():
-            found[row.id] = row
-        return found
-    for part in chunks(sorted(set(ids))):
-        for row in conn.execute(select(*EVENT_COLUMNS).where(s.events.c.id.in_(part))).all():
-            found[row.id] = row
-    return found
+    ids = sorted(set(ids))
+    rows = _with_array(conn, f"SELECT {_EVENT_FIELDS} FROM events WHERE id = ANY(?)", (), ids)
+    if rows is None:
+        rows = [row for part in chunks(ids) for row in conn.execute(
+            select(*EVENT_COLUMNS).where(s.events.c.id.in_(part))).all()]
+    return {row.id: row for row in rows}
 
 
 def documents_of(conn: Connection, base_ids: Iterable[int]) -> list[Any]:
@@ -275,18 +274,14 @@ def events_of_orders(conn: Connection, orders: Iterable[str]) -> list[Any]:
 
 
 def reversed_among(conn: Connection, ids: Iterable[int]) -> set[int]:
-    out: set[int] = set()
-    if _sqlite_array(conn):
-        ids = set(ids)
-        if ids:
-            out.update(r[0] for r in conn.exec_driver_sql(
-                "SELECT event_id FROM reversals WHERE event_id IN "
-                "(SELECT value FROM json_each(?))", (_json(ids),)).all())
-        return out
-    for part in chunks(sorted(set(ids))):
-        out.update(r[0] for r in conn.execute(
-            select(s.reversals.c.event_id).where(s.reversals.c.event_id.in_(part))))
-    return out
+    ids = sorted(set(ids))
+    if not ids:
+        return set()
+    rows = _with_array(conn, "SELECT event_id FROM reversals WHERE event_id = ANY(?)", (), ids)
+    if rows is None:
+        rows = [row for part in chunks(ids) for row in conn.execute(
+            select(s.reversals.c.event_id).where(s.reversals.c.event_id.in_(part)))]
+    return {row[0] for row in rows}
 
 
 def exceptions_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
@@ -295,27 +290,15 @@ def exceptions_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dic
         by_source[source].append(ext_id)
     found: dict[tuple[str, str], Any] = {}
     t = s.exceptions
-    if is_postgres(conn):
-        for source, ids in by_source.items():
-            for row in conn.exec_driver_sql(
-                    "SELECT id, source, ext_id, content_hash, code, payload FROM exceptions "
-                    "WHERE source = %s AND ext_id = ANY(%s)", (source, ids)):
-                found[(row.source, row.ext_id)] = row
-        return found
-    if _sqlite_array(conn):
-        for source, ids in by_source.items():
-            for row in conn.exec_driver_sql(
-                    "SELECT id, source, ext_id, content_hash, code, payload FROM exceptions "
-                    "WHERE source = ? AND ext_id IN (SELECT value FROM json_each(?))",
-                    (source, _json(ids))).all():
-                found[(row.source, row.ext_id)] = row
-        return found
     for source, ids in by_source.items():
-        for part in chunks(ids):
-            for row in conn.execute(select(t.c.id, t.c.source, t.c.ext_id, t.c.content_hash,
-                                           t.c.code, t.c.payload)
-                                    .where(and_(t.c.source == source, t.c.ext_id.in_(part)))):
-                found[(row.source, row.ext_id)] = row
+        rows = _with_array(conn, "SELECT id, source, ext_id, content_hash, code, payload "
+                           "FROM exceptions WHERE source = ? AND ext_id = ANY(?)", (source,), ids)
+        if rows is None:
+            rows = [row for part in chunks(ids) for row in conn.execute(
+                select(t.c.id, t.c.source, t.c.ext_id, t.c.content_hash, t.c.code, t.c.payload)
+                .where(and_(t.c.source == source, t.c.ext_id.in_(part))))]
+        for row in rows:
+            found[(row.source, row.ext_id)] = row
     return found
 
 
@@ -324,26 +307,20 @@ def exceptions_by_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> dic
 def op_values(conn: Connection, event_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
     """Current (qty, value) of each own operation of the given events."""
     m = s.movements
-    out: dict[tuple[int, int], tuple[int, int]] = {}
-    if _sqlite_array(conn):
-        event_ids = set(event_ids)
-        if event_ids:
-            for event_id, op_no, qty, value in conn.exec_driver_sql(
-                    "SELECT event_id, op_no, sum(qty_micro), sum(value_minor) FROM movements "
-                    "WHERE producer_event_id IN (SELECT value FROM json_each(?)) "
-                    "AND producer_event_id = event_id AND kind != 'reversal' "
-                    "GROUP BY event_id, op_no", (_json(event_ids),)).all():
-                out[(event_id, op_no)] = (int(qty), int(value))
-        return out
-    for part in chunks(sorted(set(event_ids))):
-        rows = conn.execute(
+    event_ids = sorted(set(event_ids))
+    if not event_ids:
+        return {}
+    rows = _with_array(conn, "SELECT event_id, op_no, sum(qty_micro), sum(value_minor) "
+                       "FROM movements WHERE producer_event_id = ANY(?) "
+                       "AND producer_event_id = event_id AND kind != 'reversal' "
+                       "GROUP BY event_id, op_no", (), event_ids)
+    if rows is None:
+        rows = [row for part in chunks(event_ids) for row in conn.execute(
             select(m.c.event_id, m.c.op_no, func.sum(m.c.qty_micro), func.sum(m.c.value_minor))
             .where(m.c.producer_event_id.in_(part), m.c.producer_event_id == m.c.event_id,
                    m.c.kind != "reversal")
-            .group_by(m.c.event_id, m.c.op_no))
-        for event_id, op_no, qty, value in rows:
-            out[(event_id, op_no)] = (int(qty), int(value))
-    return out
+            .group_by(m.c.event_id, m.c.op_no))]
+    return {(event_id, op_no): (int(qty), int(value)) for event_id, op_no, qty, value in rows}
 
 
 def key_history(conn: Connection, sku_id: int, location_id: int) -> list[tuple]:
@@ -456,21 +433,14 @@ def positions_by_keys(conn: Connection, keys: Sequence[tuple[int, int]],
 
 def position_versions(conn: Connection, ids: Sequence[int], lock: bool = False) -> dict[int, int]:
     p = s.positions
-    out: dict[int, int] = {}
-    if is_postgres(conn):
-        lock_clause = " ORDER BY id FOR UPDATE" if lock else ""
-        return {r[0]: r[1] for r in conn.exec_driver_sql(
-            f"SELECT id, version FROM positions WHERE id = ANY(%s){lock_clause}", (list(ids),))}
-    if _sqlite_array(conn):
-        return {r[0]: r[1] for r in conn.exec_driver_sql(
-            "SELECT id, version FROM positions WHERE id IN (SELECT value FROM json_each(?))",
-            (_json(ids),)).all()}
-    for part in chunks(sorted(ids)):
-        query = select(p.c.id, p.c.version).where(p.c.id.in_(part))
-        if lock and is_postgres(conn):
-            query = query.with_for_update()
-        out.update({r[0]: r[1] for r in conn.execute(query)})
-    return out
+    # SQLite needs no row locks: the writer holds the database
+    lock_clause = " ORDER BY id FOR UPDATE" if lock and is_postgres(conn) else ""
+    rows = _with_array(conn, f"SELECT id, version FROM positions WHERE id = ANY(?){lock_clause}",
+                       (), ids)
+    if rows is None:
+        rows = [row for part in chunks(sorted(ids)) for row in conn.execute(
+            select(p.c.id, p.c.version).where(p.c.id.in_(part)))]
+    return {row[0]: row[1] for row in rows}
 
 
 # -- periods ---------------------------------------------------------------------------
