@@ -14,6 +14,10 @@ def test_bench_post_posts_a_full_mix_stream_and_reconciles(tmp_path) -> None:
     assert result["reconcile"] == "balanced"
     assert result["backend"] == "sqlite"
     assert result["events_per_s"] > 0 and result["raw_sqlite_events_per_s"] > 0
+    # a run shorter than a stretch still reports that one (last) stretch
+    assert len(result["per_100k_events_per_s"]) == 1
+    assert len(result["per_100k_posting_cpu_us_per_event"]) == 1
+    assert result["per_100k_posting_cpu_us_per_event"][0] > 0
 
 
 def test_bench_backdate_recosts_every_later_shipment() -> None:

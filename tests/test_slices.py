@@ -10,7 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from stockledger.adapters.db import schema as s
+from stockledger.service.bench import bench_setup, generate_stream
 from stockledger.service.ingest import parse_lines, post_events
 from tests.test_complex_operations import setup
 from tests.test_time_and_corrections import entries, rcv, tb
@@ -72,3 +75,25 @@ def test_an_order_completed_in_a_later_slice_than_a_refused_issue(make_workspace
     assert entries(ws, "pf1", "post") == {("1300", "debit"): D("10.00"),
                                           ("1400", "credit"): D("10.00")}
     assert tb(ws)["1400"] == D("0.00")
+
+
+@pytest.mark.parametrize("slice_size", [7, 2500])
+def test_movements_are_written_by_item_and_keep_posting_order_within_one(
+        make_workspace, slice_size: int) -> None:
+    """A flush writes its movements sorted by (sku, location) (decision 0015), a
+    stable sort: one item's movements still follow posting order, which replays
+    and the stock ledger read them in."""
+    ws = make_workspace(bench_setup())
+    lines = list(generate_stream(400, seed=3))
+    summary = post_events(ws, parse_lines(lines), slice_size=slice_size)
+    assert summary.posted > 390
+    m = s.movements
+    with ws.read() as conn:
+        rows = conn.execute(select(m.c.id, m.c.event_id, m.c.sku_id, m.c.location_id)
+                            .where(m.c.kind == "post").order_by(m.c.id)).all()
+    assert len({(r.sku_id, r.location_id) for r in rows}) > 50
+    last_event: dict[tuple[int, int], int] = {}
+    for row in rows:
+        key = (row.sku_id, row.location_id)
+        assert row.event_id >= last_event.get(key, 0), key
+        last_event[key] = row.event_id

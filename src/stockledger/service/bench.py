@@ -382,7 +382,9 @@ def raw_sqlite_reference(events: int = RAW_EVENTS) -> int:
 def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool = False,
                progress: bool = False, mix: str = "full") -> dict[str, Any]:
     """Post a generated stream; besides the overall rate, the rate of every
-    100,000-event stretch shows whether posting slows as history grows."""
+    100,000-event stretch (batches end where they end, so stretches are about
+    that long, the last one what is left) shows whether posting slows as
+    history grows."""
     folder = tempfile.mkdtemp(prefix="stockledger-stream-")
     path = os.path.join(folder, "events.jsonl")
     with open(path, "wb") as handle:
@@ -393,12 +395,13 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
             init_workspace(ws, check_setup(bench_setup()))
             done = [0]
             started = time.perf_counter()
-            marks = [(0, started)]  # (events done, time) at each segment boundary
+            # (events done, wall time, posting thread CPU) at each segment boundary
+            marks = [(0, started, time.thread_time())]
 
             def tick(n: int) -> None:
                 done[0] += n
                 if done[0] - marks[-1][0] >= SEGMENT:
-                    marks.append((done[0], time.perf_counter()))
+                    marks.append((done[0], time.perf_counter(), time.thread_time()))
                 if progress:
                     rate = done[0] / (time.perf_counter() - started)
                     sys.stderr.write(f"\r  {done[0]:>10,} events  {rate:,.0f}/s ")
@@ -409,10 +412,12 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
             def on_wait(seconds: float) -> None:
                 waited[0] += seconds
 
-            thread_before = time.thread_time()
+            thread_before = marks[0][2]
             summary = post_events(ws, parse_file(path, setup=ws.current_setup(),
                                                  on_wait=on_wait), progress=tick)
             seconds = time.perf_counter() - started
+            if done[0] > marks[-1][0]:  # the last stretch, shorter than a segment
+                marks.append((done[0], started + seconds, time.thread_time()))
             # where the time went: the CPU of the posting thread and of the parser
             # process, and how long the posting thread waited for the parser
             cpu = {"posting_thread": round(time.thread_time() - thread_before, 2),
@@ -426,12 +431,17 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
     finally:
         os.remove(path)
         os.rmdir(folder)
-    segments = [round((b[0] - a[0]) / (b[1] - a[1])) for a, b in zip(marks, marks[1:])
-                if b[1] > a[1]]
+    stretches = [(b[0] - a[0], b[1] - a[1], b[2] - a[2]) for a, b in zip(marks, marks[1:])
+                 if b[1] > a[1]]
+    segments = [round(n / wall) for n, wall, _ in stretches]
+    # the posting thread's CPU per event, stretch by stretch: unlike the rate, it
+    # leaves out waiting (for the parser, for the machine)
+    segment_cpu = [round(cpu / n * 1e6, 1) for n, _, cpu in stretches]
     return {"events": events, "seconds": round(seconds, 2),
             "events_per_s": round(events / seconds) if seconds else None,
             "peak_rss_mb": peak_rss_mb(), "mix": mix,
-            "per_100k_events_per_s": segments, "posted": summary.posted,
+            "per_100k_events_per_s": segments,
+            "per_100k_posting_cpu_us_per_event": segment_cpu, "posted": summary.posted,
             "exceptions": summary.exceptions, "duplicates": summary.duplicates,
             "reconcile": status, "backend": "sqlite" if ws.sqlite else "postgresql",
             "cpu_seconds": cpu, "raw_sqlite_events_per_s": raw_sqlite_reference_fresh()}

@@ -23,6 +23,7 @@ import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
@@ -74,6 +75,11 @@ MOVE_COLUMNS = ("event_id", "op_no", "producer_event_id", "kind", "op", "date_ym
                 "location_id", "entity_id", "account_id", "counter_account_id", "qty_micro",
                 "value_minor", "layer_ref", "lot", "param_qty_micro",
                 "param_value_minor", "lineage")  # = Move
+# Movements are written in (sku, location) order within a flush, a stable sort, so
+# one item's movements keep their posting order: each slice then touches the key
+# index's leaves in order, not at random (decision 0015: the index's cost per event
+# grew from 9.6 to 21 us over a million events, sorted from 7.6 to 14.8).
+MOVE_KEY = itemgetter(Move._fields.index("sku_id"), Move._fields.index("location_id"))
 EVENT_COLUMNS = ("id", "source", "ext_id", "kind", "date_ymd", "entity_id", "ref_event_id",
                  "order_ref", "config_version", "content_hash", "payload", "batch_id")
 # events whose outflow costs feed a pool that later events read
@@ -1049,6 +1055,7 @@ class Batch:
         store.insert_rows(conn, s.event_refs, ("event_id", "ref_event_id"), self.ref_rows)
         store.insert_rows(conn, s.journal_entries, ENTRY_COLUMNS, self.entry_rows)
         store.insert_rows(conn, s.journal_lines, LINE_COLUMNS, self.line_rows)
+        self.move_rows.sort(key=MOVE_KEY)
         store.insert_rows(conn, s.movements, MOVE_COLUMNS, self.move_rows)
         self._discard_pending()
 

@@ -87,11 +87,10 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...],
     full = len(rows) - len(rows) % per
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if full:
-            values = list(chain.from_iterable(rows[:full]))
-            step = per * width
+        if full:  # one statement's parameters at a time: no flat copy of all rows
             cursor.executemany(_values_sql(table.name, columns, per),
-                               [values[i:i + step] for i in range(0, len(values), step)])
+                               (list(chain.from_iterable(rows[i:i + per]))
+                                for i in range(0, full, per)))
         if full < len(rows):  # the rest one by one: one more statement, not one per count
             cursor.executemany(_values_sql(table.name, columns, 1), rows[full:])
     finally:
