@@ -298,7 +298,7 @@ def latest_lineages(conn: Connection, where: list[Any]) -> dict[tuple[int, int],
 # One batch = one transaction.
 # ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     parsed: Parsed
     prepared: Prepared | None = None
@@ -340,6 +340,7 @@ class Batch:
         # what this batch knows
         self.states: dict[tuple[int, int], StockState] = {}
         self.in_batch: dict[tuple[str, str], Event] = {}
+        self.in_batch_ids: set[int] = set()  # the ids of in_batch's events
         self.failed_ids: set[int] = set()
         self.reversed_now: set[int] = set()
         self.op_values: dict[tuple[int, int], int] = {}
@@ -502,6 +503,7 @@ class Batch:
                 continue
             cand.event = event  # type: ignore[assignment]
             self.in_batch[parsed.source, parsed.ext_id] = event  # type: ignore[assignment]
+            self.in_batch_ids.add(event_id)
 
     def _prefetch(self, candidates: list[_Candidate]) -> None:
         """C: stock positions and document pools the batch will touch."""
@@ -529,7 +531,7 @@ class Batch:
                          and c.event.order not in self.docs_by_order})
         if orders:
             self._prefetch_orders(orders)
-        in_batch_ids = {e.id for e in self.in_batch.values()}
+        in_batch_ids = self.in_batch_ids
         stored_bases = [b for b in bases if b not in in_batch_ids and b not in self.pool_built
                         and b not in self.docs_by_base]
         if stored_bases:
@@ -775,6 +777,7 @@ class Batch:
         self.exception_puts.pop(key, None)
         if isinstance(event, Event):
             self.in_batch[key] = event
+            self.in_batch_ids.add(event.id)
             if event.kind in REFERABLE:
                 self.ws.events.put(event.id, event)
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, NamedTuple
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -177,9 +176,13 @@ def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "(no difference)"
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """One input line after the edge: a request, or why it is not one."""
+_new = tuple.__new__  # a named tuple from all its fields, without the keyword-handling __new__
+
+
+class Parsed(NamedTuple):
+    """One input line after the edge: a request, or why it is not one. (A named
+    tuple rather than a frozen dataclass: the posting thread builds one per event,
+    and a frozen dataclass sets each field through ``object.__setattr__``.)"""
 
     source: str
     ext_id: str
@@ -397,12 +400,12 @@ def parse_chunk(first: int, name: str, lines: list[bytes],
 
 def parsed_from_tuple(item: tuple, make_prepared: Callable[[tuple], Any] | None = None) -> Parsed:
     source, ext_id, payload, content, error, seq, fields, prepared = item
-    if prepared is not None:
+    if prepared is not None:  # positional, all fields (the hot path: one per event)
         if prepared[0] == "!":
-            return Parsed(source, ext_id, None, None, payload, content, None, seq,
-                          prepare_error=prepared[1:])
-        return Parsed(source, ext_id, None, None, payload, content, None, seq,
-                      prepared=make_prepared(prepared) if make_prepared else prepared)
+            return _new(Parsed, (source, ext_id, None, None, payload, content, None, seq, None,
+                                 prepared[1:]))
+        return _new(Parsed, (source, ext_id, None, None, payload, content, None, seq,
+                             make_prepared(prepared) if make_prepared else prepared, None))
     if fields is None:
         return Parsed(source, ext_id, None, None, payload, content, error, seq)
     return Parsed(source, ext_id, CanonicalRequest(source, ext_id, seq, fields), None, payload,
