@@ -423,6 +423,9 @@ def bench_post(events: int, db: str | None = None, *, seed: int = 1, keep: bool 
             cpu = {"posting_thread": round(time.thread_time() - thread_before, 2),
                    "parser_process": round(_cpu_seconds(resource.RUSAGE_CHILDREN), 2),
                    "posting_waited_for_parser": round(waited[0], 2)}
+            if ws.checkpointer is not None:  # copying the log into the database file
+                cpu["checkpoint_thread"] = round(ws.checkpointer.cpu_seconds, 2)
+                cpu["posting_waited_for_checkpoint"] = round(ws.checkpointer.waited_seconds, 2)
             if progress:
                 sys.stderr.write("\n")
             from stockledger.service.reports import reconcile

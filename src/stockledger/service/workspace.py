@@ -23,7 +23,14 @@ from sqlalchemy import Connection, Engine, inspect, select
 
 from stockledger.adapters.db import schema as s
 from stockledger.adapters.db import store
-from stockledger.adapters.db.engine import is_sqlite, make_engine, resolve_url, upgrade
+from stockledger.adapters.db.engine import (
+    Checkpointer,
+    is_sqlite,
+    make_engine,
+    resolve_url,
+    sqlite_file,
+    upgrade,
+)
 from stockledger.adapters.formats.requests import setup_document, setup_problems_from_validation
 from stockledger.domain.errors import SetupError
 from stockledger.domain.setup import Setup, build_setup, validate_setup
@@ -61,7 +68,9 @@ class Workspace:
     def __init__(self, url: str | None = None) -> None:
         self.url = resolve_url(url)
         self.sqlite = is_sqlite(self.url)
-        self.engine: Engine = make_engine(self.url)
+        path = sqlite_file(self.url) if self.sqlite else None
+        self.checkpointer = Checkpointer(path) if path is not None else None
+        self.engine: Engine = make_engine(self.url, checkpoint_on_commit=self.checkpointer is None)
         self.setups: dict[int, Setup] = {}
         self.events = LRU(5_000)  # event id -> resolved Event (immutable)
         self.positions: dict[tuple[int, int], CachedPosition] = {}
@@ -69,9 +78,13 @@ class Workspace:
     # -- connections -----------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        if self.checkpointer is not None:
+            self.checkpointer.before_write()
         with self.engine.connect() as conn:
             with conn.begin():
                 yield conn
+        if self.checkpointer is not None:
+            self.checkpointer.after_commit()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -102,6 +115,8 @@ class Workspace:
         self.close()
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
     # -- schema -----------------------------------------------------------------------
