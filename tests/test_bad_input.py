@@ -607,3 +607,22 @@ def test_an_empty_lines_list_beside_a_line_field_is_stored_as_it_was_read(
 
 def outcome_of(summary: Any) -> dict[str, str]:
     return {r.ext_id: (r.code if r.status == "exception" else r.status) for r in summary.results}
+
+
+def test_a_parser_process_that_dies_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """Killed or out of memory, the parser process sends nothing more: the
+    posting process must say so instead of waiting for ever."""
+    import os
+
+    from stockledger.service import ingest
+
+    def dies(*_args: Any) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(ingest, "_parse_file_in_helper", dies)
+    monkeypatch.setattr(ingest, "PARSER_CHECK_SECONDS", 0.05)
+    path = tmp_path / "events.jsonl"
+    path.write_text(GOOD[0] + "\n")
+    with pytest.raises(RuntimeError, match="parser process ended without finishing .exit code 3"):
+        list(parse_file(str(path), helper=True))

@@ -1319,6 +1319,7 @@ def _merge(total: PostSummary, part: PostSummary) -> None:
 
 
 PARSE_CHUNK_LINES = 2000
+PARSER_CHECK_SECONDS = 1.0  # how often a posting process waiting for the parser checks it lives
 PARSE_CHUNKS_AHEAD = 16  # ~32,000 events parsed ahead at most (a batch and a half)
 
 
@@ -1361,10 +1362,10 @@ def parse_file(path: str, name: str = "", *, helper: bool = True,
     try:
         while True:
             if on_wait is None:
-                message = queue.get()
+                message = _next_message(queue, process)
             else:  # blocked = wall time minus this thread's CPU (unpickling is work)
                 started, cpu = time.perf_counter(), time.thread_time()
-                message = queue.get()
+                message = _next_message(queue, process)
                 on_wait(time.perf_counter() - started - (time.thread_time() - cpu))
             if message is None:
                 break
@@ -1381,6 +1382,21 @@ def parse_file(path: str, name: str = "", *, helper: bool = True,
             process.terminate()
             process.join()
         queue.close()
+
+
+def _next_message(queue: Any, process: Any) -> Any:
+    """The parser's next message. A parser process that dies without a word
+    (killed, out of memory) would leave a plain `get` waiting forever: this one
+    looks every second and raises."""
+    from queue import Empty
+
+    while True:
+        try:
+            return queue.get(timeout=PARSER_CHECK_SECONDS)
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"the parser process ended without finishing "
+                                   f"(exit code {process.exitcode})") from None
 
 
 def _counting(lines: Iterable[bytes], on_bytes: Callable[[int], None]) -> Iterator[bytes]:
