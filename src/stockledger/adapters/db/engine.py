@@ -87,7 +87,7 @@ def sqlite_file(url: str) -> str | None:
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return database
+    return os.path.abspath(database)  # where the engine's first connection finds it
 
 
 class Checkpointer:
