@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
+from queue import Empty
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
@@ -1388,8 +1389,6 @@ def _next_message(queue: Any, process: Any) -> Any:
     """The parser's next message. A parser process that dies without a word
     (killed, out of memory) would leave a plain `get` waiting forever: this one
     looks every second and raises."""
-    from queue import Empty
-
     while True:
         try:
             return queue.get(timeout=PARSER_CHECK_SECONDS)
