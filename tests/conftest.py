@@ -18,6 +18,15 @@ SCENARIOS = Path(os.environ.get("STOCKLEDGER_SCENARIOS", ROOT.parent / "shared" 
 PG_ENV = "STOCKLEDGER_TEST_PG"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite reads the worked scenarios beside the clone (../shared); without
+    them, one clear line instead of hundreds of missing-file errors."""
+    if not SCENARIOS.is_dir():
+        raise pytest.UsageError(
+            f"no scenario folder at {SCENARIOS}: clone stockledger beside shared/ "
+            f"(../shared/scenarios) or set STOCKLEDGER_SCENARIOS to the folder")
+
+
 def pg_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
